@@ -1,0 +1,189 @@
+//! A fast first-keywords classifier: statement text to command tag and [`StatementClass`].
+//!
+//! Used for records that do not carry a class (PostgreSQL's `ERROR` + `STATEMENT` lines,
+//! MariaDB and MySQL audit records). It skips leading whitespace and comments, looks at the first
+//! keywords, and never allocates for the common commands. pgAudit records already carry their
+//! class and command and never come through here.
+
+use rolewatch_event::StatementClass;
+
+/// The result of classifying a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    /// The command tag, upper case: `SELECT`, `CREATE TABLE`, `COPY`, ...
+    pub command: String,
+    /// The class.
+    pub class: StatementClass,
+}
+
+/// Skips whitespace, `-- line` and `/* block */` comments.
+fn skip_noise(mut text: &str) -> &str {
+    loop {
+        text = text.trim_start();
+        if let Some(rest) = text.strip_prefix("--") {
+            text = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(rest) = text.strip_prefix("/*") {
+            text = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return text;
+        }
+    }
+}
+
+/// The next keyword (letters and underscores), upper-cased, and the text after it.
+fn next_word(text: &str) -> (String, &str) {
+    let text = skip_noise(text);
+    let end = text
+        .find(|character: char| !(character.is_ascii_alphanumeric() || character == '_'))
+        .unwrap_or(text.len());
+    let (word, rest) = text.split_at(end);
+    (word.to_ascii_uppercase(), rest)
+}
+
+fn contains_word(text: &str, word: &str) -> bool {
+    text.split(|character: char| !(character.is_ascii_alphanumeric() || character == '_'))
+        .any(|candidate| candidate.eq_ignore_ascii_case(word))
+}
+
+const DDL_OBJECTS: &[&str] = &[
+    "TABLE",
+    "VIEW",
+    "INDEX",
+    "SCHEMA",
+    "SEQUENCE",
+    "FUNCTION",
+    "PROCEDURE",
+    "TRIGGER",
+    "TYPE",
+    "DOMAIN",
+    "EXTENSION",
+    "DATABASE",
+    "MATERIALIZED",
+    "POLICY",
+    "RULE",
+    "SERVER",
+    "TABLESPACE",
+    "AGGREGATE",
+    "PUBLICATION",
+    "SUBSCRIPTION",
+    "EVENT",
+    "FOREIGN",
+    "COLLATION",
+    "OPERATOR",
+    "STATISTICS",
+];
+
+/// Classifies a statement by its first keywords.
+pub fn classify(statement: &str) -> Classified {
+    let (first, rest) = next_word(statement);
+    let simple = |command: &str, class| Classified { command: command.to_owned(), class };
+    match first.as_str() {
+        "SELECT" => {
+            if contains_word(rest, "INTO")
+                && (contains_word(rest, "OUTFILE") || contains_word(rest, "DUMPFILE"))
+            {
+                simple("SELECT INTO OUTFILE", StatementClass::Read)
+            } else {
+                simple("SELECT", StatementClass::Read)
+            }
+        }
+        "VALUES" | "TABLE" | "SHOW" | "DESCRIBE" | "DESC" => simple(&first, StatementClass::Read),
+        "WITH" => {
+            // A CTE's class is its main statement's: look for a data-changing keyword after it.
+            if ["INSERT", "UPDATE", "DELETE", "MERGE"].iter().any(|word| contains_word(rest, word)) {
+                simple("WITH", StatementClass::Write)
+            } else {
+                simple("SELECT", StatementClass::Read)
+            }
+        }
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE" | "REPLACE" => {
+            simple(&first, StatementClass::Write)
+        }
+        "LOAD" => simple("LOAD DATA", StatementClass::Write),
+        "COPY" => {
+            let class = if contains_word(rest, "TO") { StatementClass::Read } else { StatementClass::Write };
+            simple("COPY", class)
+        }
+        "EXPLAIN" => {
+            // Skip `(ANALYZE, BUFFERS)` or `ANALYZE VERBOSE` to reach the explained statement.
+            let mut explained = skip_noise(rest);
+            if let Some(options) = explained.strip_prefix('(') {
+                explained = options.split_once(')').map_or("", |(_, after)| after);
+            }
+            loop {
+                let (word, after) = next_word(explained);
+                if !matches!(word.as_str(), "ANALYZE" | "ANALYSE" | "VERBOSE") {
+                    break;
+                }
+                explained = after;
+            }
+            let analyzed = contains_word(rest, "ANALYZE") || contains_word(rest, "ANALYSE");
+            simple("EXPLAIN", if analyzed { classify(explained).class } else { StatementClass::Misc })
+        }
+        "GRANT" | "REVOKE" => simple(&first, StatementClass::Role),
+        "CREATE" | "ALTER" | "DROP" => {
+            let (mut object, mut after) = next_word(rest);
+            if object == "OR" {
+                // CREATE OR REPLACE <object>
+                let (_, after_replace) = next_word(after);
+                (object, after) = next_word(after_replace);
+            }
+            while matches!(object.as_str(), "TEMP" | "TEMPORARY" | "UNLOGGED" | "UNIQUE" | "GLOBAL" | "LOCAL")
+            {
+                (object, after) = next_word(after);
+            }
+            let class = match object.as_str() {
+                "ROLE" | "USER" | "GROUP" => StatementClass::Role,
+                _ if DDL_OBJECTS.contains(&object.as_str()) => StatementClass::Ddl,
+                _ => StatementClass::Ddl,
+            };
+            let command = if object == "TABLE" && first == "CREATE" && contains_word(after, "AS") {
+                "CREATE TABLE AS".to_owned()
+            } else if object.is_empty() {
+                first.clone()
+            } else {
+                format!("{first} {object}")
+            };
+            Classified { command, class }
+        }
+        "COMMENT" | "SECURITY" | "REINDEX" | "CLUSTER" | "RENAME" => simple(&first, StatementClass::Ddl),
+        "SET" | "RESET" => simple(&first, StatementClass::MiscSet),
+        "CALL" | "DO" | "EXECUTE" => simple(&first, StatementClass::Function),
+        "" => simple("UNKNOWN", StatementClass::Misc),
+        _ => Classified { command: first, class: StatementClass::Misc },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(statement: &str, command: &str, class: StatementClass) {
+        assert_eq!(classify(statement), Classified { command: command.to_owned(), class }, "{statement}");
+    }
+
+    #[test]
+    fn classifies_common_statements() {
+        check("select * from t", "SELECT", StatementClass::Read);
+        check("  -- why\n/* a */ SELECT 1", "SELECT", StatementClass::Read);
+        check("WITH x AS (SELECT 1) SELECT * FROM x", "SELECT", StatementClass::Read);
+        check("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", "WITH", StatementClass::Write);
+        check("INSERT INTO employees VALUES (1)", "INSERT", StatementClass::Write);
+        check("COPY orders TO STDOUT", "COPY", StatementClass::Read);
+        check("copy orders from stdin", "COPY", StatementClass::Write);
+        check("SELECT * INTO OUTFILE '/tmp/x' FROM t", "SELECT INTO OUTFILE", StatementClass::Read);
+        check("CREATE TABLE t (a int)", "CREATE TABLE", StatementClass::Ddl);
+        check("create temp table t (a int)", "CREATE TABLE", StatementClass::Ddl);
+        check("CREATE TABLE c AS SELECT * FROM t", "CREATE TABLE AS", StatementClass::Ddl);
+        check("CREATE OR REPLACE FUNCTION f() RETURNS int", "CREATE FUNCTION", StatementClass::Ddl);
+        check("ALTER TABLE t ADD COLUMN b int", "ALTER TABLE", StatementClass::Ddl);
+        check("DROP ROLE sneaky", "DROP ROLE", StatementClass::Role);
+        check("create role sneaky login", "CREATE ROLE", StatementClass::Role);
+        check("GRANT SELECT ON t TO r", "GRANT", StatementClass::Role);
+        check("SET search_path = x", "SET", StatementClass::MiscSet);
+        check("EXPLAIN ANALYZE DELETE FROM t", "EXPLAIN", StatementClass::Write);
+        check("EXPLAIN SELECT 1", "EXPLAIN", StatementClass::Misc);
+        check("vacuum t", "VACUUM", StatementClass::Misc);
+        check("", "UNKNOWN", StatementClass::Misc);
+    }
+}

@@ -1,0 +1,198 @@
+//! The pgAudit record nested in a PostgreSQL log message:
+//! `AUDIT: <type>,<statement id>,<substatement id>,<class>,<command>,<object type>,<object name>,<statement>,<parameters>[,<rows>]`.
+//!
+//! Fields are CSV: quoted (with `""` for a quote) only when they hold a comma, a quote or a
+//! newline. The parameter field is a CSV list inside a CSV field. Sentinels: `<not logged>` and
+//! `<previously logged>` mean "not here" (null), `<none>` means "no parameters" (empty list).
+
+use std::borrow::Cow;
+
+use rolewatch_event::StatementClass;
+
+/// The prefix pgAudit puts before its record in the log message.
+pub(crate) const AUDIT_PREFIX: &str = "AUDIT: ";
+
+/// One decoded pgAudit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PgAuditRecord<'a> {
+    pub(crate) statement_id: u64,
+    pub(crate) substatement_id: u64,
+    pub(crate) class: StatementClass,
+    pub(crate) command: Cow<'a, str>,
+    pub(crate) object_name: Option<Cow<'a, str>>,
+    /// `None` when pgAudit did not log it here (`<not logged>`, `<previously logged>`).
+    pub(crate) statement: Option<Cow<'a, str>>,
+    /// `None` when not logged, empty when there were none.
+    pub(crate) parameters: Option<Vec<String>>,
+    pub(crate) rows: Option<u64>,
+}
+
+/// Reads one CSV field starting at `text`; returns the field and the rest after it (which
+/// starts with the separating comma, or is empty at the end).
+fn csv_field(text: &str) -> Result<(Cow<'_, str>, &str), String> {
+    let Some(quoted) = text.strip_prefix('"') else {
+        let end = memchr::memchr(b',', text.as_bytes()).unwrap_or(text.len());
+        let (field, rest) = text.split_at(end);
+        return Ok((Cow::Borrowed(field), rest));
+    };
+    let bytes = quoted.as_bytes();
+    let mut search_from = 0;
+    let mut has_escaped_quote = false;
+    loop {
+        let Some(relative) = memchr::memchr(b'"', bytes.get(search_from..).unwrap_or_default()) else {
+            return Err("unterminated quoted field".to_owned());
+        };
+        let quote = search_from + relative;
+        if bytes.get(quote + 1) == Some(&b'"') {
+            has_escaped_quote = true;
+            search_from = quote + 2;
+            continue;
+        }
+        let (inner, rest) = quoted.split_at(quote);
+        let rest = rest.get(1..).unwrap_or_default();
+        if !rest.is_empty() && !rest.starts_with(',') {
+            return Err("text after the closing quote of a field".to_owned());
+        }
+        let field =
+            if has_escaped_quote { Cow::Owned(inner.replace("\"\"", "\"")) } else { Cow::Borrowed(inner) };
+        return Ok((field, rest));
+    }
+}
+
+/// Reads the next field and steps over the comma after it; `Err` names the missing field.
+fn next_field<'a>(rest: &mut &'a str, name: &str) -> Result<Cow<'a, str>, String> {
+    if rest.is_empty() {
+        return Err(format!("missing field {name}"));
+    }
+    let (field, after) = csv_field(rest)?;
+    *rest = after.strip_prefix(',').unwrap_or(after);
+    Ok(field)
+}
+
+fn logged(field: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    match field.as_ref() {
+        "<not logged>" | "<previously logged>" => None,
+        _ => Some(field),
+    }
+}
+
+fn parameters(field: &str) -> Result<Option<Vec<String>>, String> {
+    match field {
+        "<not logged>" | "<previously logged>" => return Ok(None),
+        "<none>" => return Ok(Some(Vec::new())),
+        _ => {}
+    }
+    let mut values = Vec::new();
+    let mut rest = field;
+    loop {
+        let (value, after) = csv_field(rest)?;
+        values.push(value.into_owned());
+        match after.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => return Ok(Some(values)),
+        }
+    }
+}
+
+/// Decodes the record after the `AUDIT: ` prefix.
+pub(crate) fn parse_audit_record(record: &str) -> Result<PgAuditRecord<'_>, String> {
+    let mut rest = record;
+    let audit_type = next_field(&mut rest, "AUDIT_TYPE")?;
+    if audit_type != "SESSION" && audit_type != "OBJECT" {
+        return Err(format!("unknown audit type {:?}", audit_type.chars().take(32).collect::<String>()));
+    }
+    let number =
+        |field: Cow<'_, str>, name: &str| field.parse::<u64>().map_err(|_| format!("{name} is not a number"));
+    let statement_id = number(next_field(&mut rest, "STATEMENT_ID")?, "STATEMENT_ID")?;
+    let substatement_id = number(next_field(&mut rest, "SUBSTATEMENT_ID")?, "SUBSTATEMENT_ID")?;
+    let class_text = next_field(&mut rest, "CLASS")?;
+    let class = class_text.parse::<StatementClass>().map_err(|error| error.to_string())?;
+    let command = next_field(&mut rest, "COMMAND")?;
+    let _object_type = next_field(&mut rest, "OBJECT_TYPE")?;
+    let object_name = next_field(&mut rest, "OBJECT_NAME")?;
+    let statement = next_field(&mut rest, "STATEMENT")?;
+    // The parameter field may be the last one, and may be empty only if malformed.
+    let (parameter_field, after) = csv_field(rest)?;
+    let rows = match after.strip_prefix(',') {
+        None => None,
+        Some(rows) => Some(rows.trim_end().parse::<u64>().map_err(|_| "ROWS is not a number".to_owned())?),
+    };
+    Ok(PgAuditRecord {
+        statement_id,
+        substatement_id,
+        class,
+        command,
+        object_name: (!object_name.is_empty()).then_some(object_name),
+        statement: logged(statement),
+        parameters: parameters(&parameter_field)?,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_unquoted_and_quoted_statements_with_rows() {
+        let record =
+            parse_audit_record("SESSION,2,1,READ,SELECT,TABLE,public.t1,select count(*) from t1;,<none>,1")
+                .unwrap();
+        assert_eq!(record.statement_id, 2);
+        assert_eq!(record.class, StatementClass::Read);
+        assert_eq!(record.object_name.as_deref(), Some("public.t1"));
+        assert_eq!(record.statement.as_deref(), Some("select count(*) from t1;"));
+        assert_eq!(record.parameters, Some(vec![]));
+        assert_eq!(record.rows, Some(1));
+
+        let record = parse_audit_record(
+            "SESSION,1,1,DDL,CREATE TABLE,,,\"create table t (a int, b text default \"\"x\"\")\",<not logged>",
+        )
+        .unwrap();
+        assert_eq!(record.statement.as_deref(), Some("create table t (a int, b text default \"x\")"));
+        assert_eq!(record.object_name, None);
+        assert_eq!(record.parameters, None);
+        assert_eq!(record.rows, None);
+    }
+
+    #[test]
+    fn reads_multi_line_statements_and_parameter_lists() {
+        let record = parse_audit_record(
+            "OBJECT,1,1,WRITE,INSERT,TABLE,public.test4,\"PREPARE testinsert(int, text) AS\n    INSERT INTO test4 VALUES($1, $2)\",\"1,<long param suppressed>\"",
+        )
+        .unwrap();
+        assert_eq!(
+            record.statement.as_deref(),
+            Some("PREPARE testinsert(int, text) AS\n    INSERT INTO test4 VALUES($1, $2)")
+        );
+        assert_eq!(record.parameters, Some(vec!["1".to_owned(), "<long param suppressed>".to_owned()]));
+
+        let record = parse_audit_record("SESSION,3,1,READ,SELECT,,,\"select $1\",\"\"\"a,b\"\",c\"").unwrap();
+        assert_eq!(record.parameters, Some(vec!["a,b".to_owned(), "c".to_owned()]));
+    }
+
+    #[test]
+    fn previously_logged_is_null() {
+        let record = parse_audit_record(
+            "OBJECT,2,1,READ,SELECT,VIEW,public.vw_test3,<previously logged>,<previously logged>",
+        )
+        .unwrap();
+        assert_eq!(record.statement, None);
+        assert_eq!(record.parameters, None);
+    }
+
+    #[test]
+    fn malformed_records_are_errors() {
+        for bad in [
+            "",
+            "SESSION",
+            "SESSION,x,1,READ,SELECT,,,s,<none>",
+            "NOPE,1,1,READ,SELECT,,,s,<none>",
+            "SESSION,1,1,BOGUS,SELECT,,,s,<none>",
+            "SESSION,1,1,READ,SELECT,,,\"unterminated,<none>",
+            "SESSION,1,1,READ,SELECT,,,s,<none>,many",
+        ] {
+            assert!(parse_audit_record(bad).is_err(), "{bad:?}");
+        }
+    }
+}

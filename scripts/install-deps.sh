@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install the OS packages rolewatch's sample-capture scripts need (Debian/Ubuntu).
+#
+# Idempotent and quiet: packages that are already installed are skipped; if
+# everything is present nothing is printed and apt is never touched.
+# `apt-get update` runs at most once, and only if something is missing.
+#
+# Usage: scripts/install-deps.sh [EXTRA_PACKAGE...]
+#   Extra packages can also be given in $ROLEWATCH_EXTRA_DEPS (space separated).
+set -euo pipefail
+
+# Extend this list as new sample sources are added (e.g. mariadb-server, kcat).
+PACKAGES=(
+  postgresql-15
+  postgresql-15-pgaudit
+  postgresql-client-15
+)
+
+# shellcheck disable=SC2206 # word splitting of the env var is intended
+PACKAGES+=("$@" ${ROLEWATCH_EXTRA_DEPS:-})
+
+is_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  is_installed "$pkg" || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done" >&2
