@@ -186,10 +186,10 @@ impl PgLogInterpreter {
         };
         if let Some((_, event)) = self.pending.iter_mut().find(|(pending_key, _)| *pending_key == key) {
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
-            if let Some(object) = audit.object_name {
-                if !event.objects.iter().any(|known| *known == object) {
-                    event.objects.push(object.into_owned());
-                }
+            if let Some(object) = audit.object_name
+                && !event.objects.iter().any(|known| *known == object)
+            {
+                event.objects.push(object.into_owned());
             }
             if event.statement.is_none() {
                 event.statement = audit.statement.map(|statement| statement.into_owned());

@@ -1,0 +1,51 @@
+/// Everything that can go wrong in the lake.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The lake location could not be opened.
+    #[error("cannot open lake at {location}: {source}")]
+    Open {
+        /// The path or URL.
+        location: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The object store failed; `transient` says whether retrying may help.
+    #[error("object store error on {key}: {source}")]
+    Store {
+        /// The object key.
+        key: String,
+        /// The cause.
+        source: object_store::Error,
+    },
+    /// An object already exists at a key with different content: a hostile or stale writer,
+    /// or tampering. The existing object was left untouched.
+    #[error(
+        "integrity violation: {key} already exists with different content (stored sha256 {stored_sha256}, new sha256 {new_sha256})"
+    )]
+    Integrity {
+        /// The object key.
+        key: String,
+        /// SHA-256 of the object already stored.
+        stored_sha256: String,
+        /// SHA-256 of what we would have written.
+        new_sha256: String,
+    },
+    /// Events without a source offset cannot be named deterministically.
+    #[error("event at {ts} has no source offset: cannot name its file deterministically")]
+    MissingOffset {
+        /// The event's time.
+        ts: String,
+    },
+    /// Arrow could not build a batch.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// Parquet could not encode or decode a file.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// The object store could not be configured.
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// A background task failed.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
