@@ -1,0 +1,153 @@
+//! The detectors. Each file has the same parts: its config struct (the operator's manual for
+//! `[detectors.<id>]`), its runtime (`new` validates the config, `observe` looks at one event),
+//! and its tests.
+
+pub mod admin_from_service_origin;
+pub mod auth_failure_burst;
+pub mod dangerous_command;
+pub mod ddl_by_non_admin;
+pub mod export_command;
+pub mod large_export;
+pub mod new_origin;
+pub mod privilege_change;
+pub mod sensitive_access;
+pub mod source_silent;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rolewatch_event::{Alert, AuditEvent, Severity};
+
+use crate::ConfigError;
+use crate::patterns::parse_duration;
+use crate::roles::{RoleClasses, RoleMap, RoleSelector};
+use crate::state::EngineState;
+
+/// What the engine knows about an event before the detectors look at it.
+pub(crate) struct EventContext<'a> {
+    /// The event's role, if any.
+    pub(crate) role: Option<&'a str>,
+    /// The role's classes (empty when there is no role).
+    pub(crate) classes: RoleClasses,
+    /// The role map, for `@group` selectors.
+    pub(crate) roles: &'a RoleMap,
+}
+
+impl EventContext<'_> {
+    /// The role for summaries and dedup keys.
+    pub(crate) fn role_name(&self) -> &str {
+        self.role.unwrap_or("<unknown role>")
+    }
+}
+
+/// One detector's runtime.
+pub(crate) trait Detector: Send {
+    /// The detector's id (the alert's `detector` field).
+    fn id(&self) -> &'static str;
+    /// The detector's `dedup_window`.
+    fn dedup_window(&self) -> TimeDelta;
+    /// Looks at one event and pushes the alerts it raises (before folding).
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>);
+    /// Event time has reached `watermark` (already minus lateness): expire state, raise alerts
+    /// that are due to time passing.
+    fn advance(&mut self, _watermark: DateTime<Utc>, _out: &mut Vec<Alert>) {}
+    /// Adds what must survive a restart to `state`.
+    fn export(&self, _state: &mut EngineState) {}
+    /// Restores what [`Detector::export`] saved.
+    fn import(&mut self, _state: &EngineState) {}
+}
+
+/// The settings every detector has, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Common {
+    pub(crate) severity: Severity,
+    pub(crate) dedup_window: TimeDelta,
+    pub(crate) exempt: RoleSelector,
+}
+
+impl Common {
+    pub(crate) fn new(
+        detector: &str,
+        severity: Severity,
+        dedup_window: &str,
+        exempt_roles: &[String],
+        roles: &RoleMap,
+    ) -> Result<Self, ConfigError> {
+        let prefix = format!("detectors.{detector}");
+        Ok(Self {
+            severity,
+            dedup_window: parse_duration(&format!("{prefix}.dedup_window"), dedup_window)?,
+            exempt: RoleSelector::compile(&format!("{prefix}.exempt_roles"), exempt_roles, roles)?,
+        })
+    }
+
+    /// Whether the event's role is in `exempt_roles` (checked only when about to alert).
+    pub(crate) fn is_exempt(&self, context: &EventContext<'_>) -> bool {
+        context.role.is_some_and(|role| self.exempt.matches(role, context.classes, context.roles))
+    }
+}
+
+/// "from 127.0.0.1 (webapp)", "from a local connection (psql)", ...
+pub(crate) fn origin_phrase(event: &AuditEvent) -> String {
+    match (event.client_addr.as_deref(), event.application.as_deref()) {
+        (Some(address), Some(application)) => format!("from {address} ({application})"),
+        (Some(address), None) => format!("from {address}"),
+        (None, Some(application)) => format!("from a local connection ({application})"),
+        (None, None) => "from a local connection".to_owned(),
+    }
+}
+
+/// "public.orders, public.items" or "an unnamed relation".
+pub(crate) fn objects_phrase(objects: &[String]) -> String {
+    if objects.is_empty() { "an unnamed relation".to_owned() } else { objects.join(", ") }
+}
+
+/// " (failed: permission denied ...)" for failed statements, "" otherwise.
+pub(crate) fn outcome_phrase(event: &AuditEvent) -> String {
+    if event.success {
+        return String::new();
+    }
+    match event.error_message.as_deref() {
+        Some(message) => format!(" (failed: {message})"),
+        None => " (failed)".to_owned(),
+    }
+}
+
+/// A humantime rendering of a window for summaries: `1m`, `1h`, `7days`.
+pub(crate) fn window_phrase(window: TimeDelta) -> String {
+    window.to_std().map(|window| humantime::format_duration(window).to_string()).unwrap_or_default()
+}
+
+/// An alert about `event`, with everything but the id (assigned when it is emitted).
+pub(crate) fn alert_for(
+    event: &AuditEvent,
+    detector: &'static str,
+    severity: Severity,
+    dedup_key: String,
+    summary: String,
+) -> Alert {
+    let mut labels = BTreeMap::new();
+    labels.insert("success".to_owned(), event.success.to_string());
+    labels.insert("command".to_owned(), event.command.clone());
+    Alert {
+        id: String::new(),
+        detector: detector.to_owned(),
+        severity,
+        role: event.role.clone(),
+        ts: event.ts,
+        summary,
+        source: event.source,
+        server: event.server.clone(),
+        database: event.database.clone(),
+        client_addr: event.client_addr.clone(),
+        application: event.application.clone(),
+        session_id: event.session_id.clone(),
+        objects: event.objects.clone(),
+        evidence: event.statement.clone(),
+        count: 1,
+        last_ts: event.ts,
+        dedup_key,
+        position: event.position().map(|position| position.to_string()),
+        labels,
+    }
+}

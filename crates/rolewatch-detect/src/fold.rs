@@ -1,0 +1,219 @@
+//! Suppression: repeats of the same dedup key within a detector's `dedup_window` fold into one.
+//!
+//! The first occurrence of a key is emitted at once (count 1): a security team wants the first
+//! sign of trouble now, not ten minutes later. Repeats while the window is open are folded:
+//! nothing is emitted for them until the window closes (the event-time watermark passes
+//! `first.ts + dedup_window`, or [`crate::Engine::finish`]). Then, if anything was folded, one
+//! follow-up alert with a new id reports them: `count` = the number of folded occurrences,
+//! `ts`/`last_ts` = the first and last of them, label `repeat_of` = the first alert's id. So the
+//! counts of all alerts of a key add up to the number of occurrences.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rolewatch_event::{Alert, format_rfc3339};
+use sha2::{Digest, Sha256};
+
+/// The length of an alert id in hex characters (128 bits).
+const ID_HEX_LEN: usize = 32;
+
+/// An open dedup window.
+#[derive(Debug, Clone)]
+struct Window {
+    end: DateTime<Utc>,
+    first_id: String,
+    /// The last folded occurrence (its summary and evidence are the freshest), with the count,
+    /// ts and last_ts of the folded ones.
+    folded: Option<Alert>,
+}
+
+/// The open dedup windows of all detectors.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Folder {
+    windows: HashMap<String, Window>,
+    next_close: Option<DateTime<Utc>>,
+}
+
+/// The id of an alert: hex SHA-256 of detector, dedup key, position and time, truncated.
+pub(crate) fn alert_id(alert: &Alert, salt: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        alert.detector.as_str(),
+        alert.dedup_key.as_str(),
+        alert.position.as_deref().unwrap_or(""),
+        &format_rfc3339(&alert.ts),
+        salt,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let mut id = hex::encode(hasher.finalize());
+    id.truncate(ID_HEX_LEN);
+    id
+}
+
+impl Folder {
+    /// Emits `alert` or folds it into the open window of its dedup key.
+    pub(crate) fn offer(&mut self, mut alert: Alert, dedup_window: TimeDelta, out: &mut Vec<Alert>) {
+        if let Some(window) = self.windows.get_mut(&alert.dedup_key) {
+            if alert.ts < window.end {
+                match &mut window.folded {
+                    Some(folded) => {
+                        let count = folded.count.saturating_add(alert.count);
+                        let first_ts = folded.ts.min(alert.ts);
+                        let last_ts = folded.last_ts.max(alert.last_ts);
+                        *folded = alert;
+                        folded.count = count;
+                        folded.ts = first_ts;
+                        folded.last_ts = last_ts;
+                    }
+                    None => window.folded = Some(alert),
+                }
+                return;
+            }
+            // The window has expired but the watermark has not closed it yet (lateness): close it.
+            if let Some(window) = self.windows.remove(&alert.dedup_key) {
+                emit_follow_up(window, out);
+            }
+        }
+        alert.id = alert_id(&alert, "");
+        if dedup_window > TimeDelta::zero() {
+            let end = alert.ts + dedup_window;
+            self.next_close = Some(self.next_close.map_or(end, |next| next.min(end)));
+            self.windows
+                .insert(alert.dedup_key.clone(), Window { end, first_id: alert.id.clone(), folded: None });
+        }
+        out.push(alert);
+    }
+
+    /// Closes the windows that end at or before `watermark`, in order of end then key.
+    pub(crate) fn close_until(&mut self, watermark: DateTime<Utc>, out: &mut Vec<Alert>) {
+        if self.next_close.is_none_or(|next| next > watermark) {
+            return;
+        }
+        let mut closing: Vec<(DateTime<Utc>, String)> = self
+            .windows
+            .iter()
+            .filter(|(_, window)| window.end <= watermark)
+            .map(|(key, window)| (window.end, key.clone()))
+            .collect();
+        closing.sort();
+        for (_, key) in closing {
+            if let Some(window) = self.windows.remove(&key) {
+                emit_follow_up(window, out);
+            }
+        }
+        self.next_close = self.windows.values().map(|window| window.end).min();
+    }
+
+    /// Closes every window (end of a one-shot run).
+    pub(crate) fn close_all(&mut self, out: &mut Vec<Alert>) {
+        let mut closing: Vec<(DateTime<Utc>, String)> =
+            self.windows.iter().map(|(key, window)| (window.end, key.clone())).collect();
+        closing.sort();
+        for (_, key) in closing {
+            if let Some(window) = self.windows.remove(&key) {
+                emit_follow_up(window, out);
+            }
+        }
+        self.next_close = None;
+    }
+}
+
+fn emit_follow_up(window: Window, out: &mut Vec<Alert>) {
+    let Some(mut alert) = window.folded else {
+        return;
+    };
+    let times = if alert.count == 1 { "time" } else { "times" };
+    alert.summary = format!(
+        "repeated {} more {times} until {}: {}",
+        alert.count,
+        format_rfc3339(&alert.last_ts),
+        alert.summary
+    );
+    alert.labels.insert("repeat_of".to_owned(), window.first_id.clone());
+    alert.id = alert_id(&alert, &window.first_id);
+    out.push(alert);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rolewatch_event::{Severity, Source};
+
+    fn alert(key: &str, second: i64) -> Alert {
+        let ts = DateTime::from_timestamp(1_700_000_000 + second, 0).unwrap();
+        Alert {
+            id: String::new(),
+            detector: "d".into(),
+            severity: Severity::Low,
+            role: None,
+            ts,
+            summary: format!("at {second}"),
+            source: Source::Postgres,
+            server: None,
+            database: None,
+            client_addr: None,
+            application: None,
+            session_id: None,
+            objects: vec![],
+            evidence: None,
+            count: 1,
+            last_ts: ts,
+            dedup_key: key.into(),
+            position: None,
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn first_now_repeats_at_close() {
+        let mut folder = Folder::default();
+        let mut out = Vec::new();
+        let window = TimeDelta::seconds(600);
+        folder.offer(alert("a", 0), window, &mut out);
+        folder.offer(alert("a", 10), window, &mut out);
+        folder.offer(alert("a", 20), window, &mut out);
+        folder.offer(alert("b", 30), window, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].id.len(), 32);
+        folder.close_until(alert("x", 599).ts, &mut out);
+        assert_eq!(out.len(), 2);
+        folder.close_until(alert("x", 600).ts, &mut out);
+        assert_eq!(out.len(), 3);
+        let follow_up = &out[2];
+        assert_eq!((follow_up.count, follow_up.summary.as_str()), (2, follow_up.summary.as_str()));
+        assert!(follow_up.summary.starts_with("repeated 2 more times until"), "{}", follow_up.summary);
+        assert_eq!(follow_up.ts, alert("a", 10).ts);
+        assert_eq!(follow_up.last_ts, alert("a", 20).ts);
+        assert_eq!(follow_up.labels["repeat_of"], out[0].id);
+        assert_ne!(follow_up.id, out[0].id);
+        // "b" had no repeats: closing it emits nothing.
+        folder.close_all(&mut out);
+        assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn a_repeat_after_the_window_opens_a_new_one() {
+        let mut folder = Folder::default();
+        let mut out = Vec::new();
+        let window = TimeDelta::seconds(60);
+        folder.offer(alert("a", 0), window, &mut out);
+        folder.offer(alert("a", 30), window, &mut out);
+        folder.offer(alert("a", 61), window, &mut out);
+        assert_eq!(out.len(), 3, "first, follow-up of the closed window, new first");
+        assert_eq!(out[1].count, 1);
+        assert_eq!(out[2].count, 1);
+        assert!(out[1].labels.contains_key("repeat_of"));
+        assert!(!out[2].labels.contains_key("repeat_of"));
+    }
+
+    #[test]
+    fn zero_window_never_folds() {
+        let mut folder = Folder::default();
+        let mut out = Vec::new();
+        folder.offer(alert("a", 0), TimeDelta::zero(), &mut out);
+        folder.offer(alert("a", 0), TimeDelta::zero(), &mut out);
+        assert_eq!(out.len(), 2);
+    }
+}
