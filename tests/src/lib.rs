@@ -1,1 +1,219 @@
-//! End-to-end tests live in this crate's `[[test]]` targets.
+//! The end-to-end sandbox: the real `rolewatch` binary, real servers started by the repo's
+//! scripts, and readers for what the binary leaves behind (the Parquet lake, NDJSON alerts).
+//!
+//! The tests themselves are this crate's `[[test]]` targets (`tests/*.rs`).
+
+// Test support: failing loudly with a clear message is the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The `rolewatch` binary, built once per test process with the same profile and target
+/// directory as the test itself, so `cargo test` from a clean clone needs nothing else.
+pub fn rolewatch_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let test_exe = std::env::current_exe().expect("the test's own path");
+        // <target>/<profile>/deps/<test binary>
+        let profile_dir = test_exe.parent().and_then(Path::parent).expect("a target/<profile> dir");
+        let target_dir = profile_dir.parent().expect("a target dir");
+        let profile_name = profile_dir.file_name().and_then(|name| name.to_str()).unwrap_or("debug");
+        let profile = if profile_name == "debug" { "dev" } else { profile_name };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .current_dir(repo_root())
+            .args(["build", "--quiet", "-p", "rolewatch", "--bin", "rolewatch", "--profile", profile])
+            .env("CARGO_TARGET_DIR", target_dir)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the rolewatch binary failed");
+        profile_dir.join("rolewatch")
+    })
+}
+
+/// Runs `rolewatch` with `args` in `dir` and extra environment, and returns its output.
+pub fn run_rolewatch(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(rolewatch_binary());
+    command.current_dir(dir).args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("rolewatch runs")
+}
+
+/// Captures fresh logs from a real PostgreSQL 15 with pgAudit (`scripts/capture-pg-sample.sh`:
+/// a throwaway cluster, the scripted workload of `examples/workload/`) into `dir`.
+pub fn capture_pg_sample(dir: &Path) {
+    let script = repo_root().join("scripts/capture-pg-sample.sh");
+    let output = Command::new(&script).arg(dir).output().expect("the capture script runs");
+    assert!(
+        output.status.success(),
+        "{} failed (run scripts/install-deps.sh first?)\nstdout:\n{}\nstderr:\n{}",
+        script.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Every `.parquet` file under `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|extension| extension == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Reads Parquet files with the Arrow reader.
+pub fn read_parquet(files: &[PathBuf]) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    for path in files {
+        let file = std::fs::File::open(path).expect("a parquet file opens");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("valid parquet").build().unwrap();
+        for batch in reader {
+            batches.push(batch.expect("a readable batch"));
+        }
+    }
+    batches
+}
+
+/// One stored event, as an analyst would select it: the columns the tests check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// `ts`, microseconds since the epoch (UTC).
+    pub ts_micros: i64,
+    /// `role`.
+    pub role: Option<String>,
+    /// `application`.
+    pub application: Option<String>,
+    /// `command`.
+    pub command: String,
+    /// `class`.
+    pub class: String,
+    /// `objects`.
+    pub objects: Vec<String>,
+    /// `statement`.
+    pub statement: Option<String>,
+    /// `rows`.
+    pub rows: Option<i64>,
+    /// `success`.
+    pub success: bool,
+    /// `error_code`.
+    pub error_code: Option<String>,
+    /// `source_file`.
+    pub source_file: Option<String>,
+    /// `source_offset`.
+    pub source_offset: Option<i64>,
+}
+
+/// Decodes event batches (the lake's `events` table) into [`StoredEvent`]s.
+pub fn stored_events(batches: &[RecordBatch]) -> Vec<StoredEvent> {
+    let mut events = Vec::new();
+    for batch in batches {
+        let text = |name: &str, row: usize| {
+            let column = batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}"));
+            let column = column.as_string::<i32>();
+            column.is_valid(row).then(|| column.value(row).to_owned())
+        };
+        let int = |name: &str, row: usize| {
+            let column = batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}"));
+            let column = column.as_primitive::<Int64Type>();
+            column.is_valid(row).then(|| column.value(row))
+        };
+        let ts = batch.column_by_name("ts").expect("column ts").as_primitive::<TimestampMicrosecondType>();
+        let success = batch.column_by_name("success").expect("column success").as_boolean();
+        let objects = batch.column_by_name("objects").expect("column objects").as_list::<i32>();
+        for row in 0..batch.num_rows() {
+            let object_list = objects.value(row);
+            let object_list = object_list.as_string::<i32>();
+            events.push(StoredEvent {
+                ts_micros: ts.value(row),
+                role: text("role", row),
+                application: text("application", row),
+                command: text("command", row).unwrap_or_default(),
+                class: text("class", row).unwrap_or_default(),
+                objects: object_list.iter().flatten().map(str::to_owned).collect(),
+                statement: text("statement", row),
+                rows: int("rows", row),
+                success: success.value(row),
+                error_code: text("error_code", row),
+                source_file: text("source_file", row),
+                source_offset: int("source_offset", row),
+            });
+        }
+    }
+    events
+}
+
+/// One HTTP request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    /// The request headers.
+    pub headers: axum::http::HeaderMap,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+/// A real HTTP server on 127.0.0.1, port 0, that answers 200 to every POST and keeps what it
+/// received.
+pub struct Receiver {
+    /// Where it listens.
+    pub address: SocketAddr,
+    received: Arc<Mutex<Vec<ReceivedRequest>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Receiver {
+    /// Starts a receiver on its own runtime thread.
+    pub fn start() -> Receiver {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let received: Arc<Mutex<Vec<ReceivedRequest>>> = Arc::default();
+        let state = received.clone();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let address = listener.local_addr().unwrap();
+        let app =
+            axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let state = state.clone();
+                async move {
+                    state.lock().unwrap().push(ReceivedRequest { headers, body: body.to_vec() });
+                    axum::http::StatusCode::OK
+                }
+            });
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Receiver { address, received, _runtime: runtime }
+    }
+
+    /// The URL to configure.
+    pub fn url(&self) -> String {
+        format!("http://{}/hooks/rolewatch", self.address)
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        self.received.lock().unwrap().clone()
+    }
+}

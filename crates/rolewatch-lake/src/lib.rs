@@ -43,7 +43,7 @@ use rolewatch_event::AuditEvent;
 pub use batch::events_to_batch;
 pub use dead_letter::{DeadLetter, dead_letter_schema};
 pub use error::LakeError;
-pub use naming::{StreamId, event_file_key};
+pub use naming::{FINGERPRINT_BYTES, StreamId, event_file_key};
 pub use store::{PutStatus, WrittenFile, encode_parquet};
 
 /// The prefix of event files in the lake.

@@ -1,4 +1,4 @@
-//! Raw audit log records to normalized [`AuditEvent`]s, or a rejection with a reason.
+//! Raw audit log records to normalized [`AuditEvent`](rolewatch_event::AuditEvent)s, or a rejection with a reason.
 //!
 //! A parser is fed the **physical lines** of a log, one at a time, each with the
 //! [`SourcePosition`] it was read at, and appends what it makes of them to a [`ParseOutput`]:

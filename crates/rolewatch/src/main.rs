@@ -1,1 +1,71 @@
-fn main() {}
+//! `rolewatch`: database audit logs to a write-once Parquet lake and security alerts.
+//!
+//! This binary is the wiring: it reads the config, builds the stages from the library crates
+//! (`rolewatch-parse`, `rolewatch-lake`, `rolewatch-detect`, `rolewatch-alert`) and runs one
+//! subcommand. See `ARCHITECTURE.md` for the map and `README.md` for the quick start.
+
+mod commands;
+mod config;
+mod input;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Database audit logs to a write-once Parquet lake and security alerts.
+#[derive(Debug, Parser)]
+#[command(name = "rolewatch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read log files, store their events in the lake, run the detectors, print and deliver
+    /// the alerts.
+    Ingest(commands::ingest::IngestArgs),
+    /// Normalize log files to events, printed as NDJSON (or counted with --summary).
+    Parse(commands::parse::ParseArgs),
+    /// Run the detectors over log files and print the alerts (a backtest: nothing stored).
+    Detect(commands::detect::DetectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("ROLEWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`rolewatch parse ... | head`) is the reader saying it has enough.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            commands::say(&format!("error: {error:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Parse(args) => commands::parse::run(args),
+        Command::Ingest(args) => runtime()?.block_on(commands::ingest::run(args)),
+        Command::Detect(args) => runtime()?.block_on(commands::detect::run(args)),
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|json| json.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

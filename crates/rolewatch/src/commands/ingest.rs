@@ -1,0 +1,131 @@
+//! `rolewatch ingest`: log files -> lake -> detectors -> alerts, in one pass.
+//!
+//! Each input is read in chunks. A chunk's events are written to the lake first (create-only,
+//! deterministic names, so a second ingest of the same file recognizes its own files), its
+//! unparseable records go to the dead-letter area, and only then do the detectors see the
+//! events; alerts print as NDJSON on stdout as they are raised, and at the end go to the
+//! configured destinations through the durable outbox.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use rolewatch_lake::{DeadLetter, Lake, PutStatus, StreamId, WrittenFile};
+use rolewatch_parse::Rejected;
+
+use super::{DetectionRun, InputArgs, RejectReporter, alert_summary, deliver, input_summary, say};
+use crate::config::Config;
+use crate::input::InputCounts;
+
+/// Arguments of `rolewatch ingest`.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// The config file (TOML). Without one, every setting takes its default.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// The lake directory; overrides `[lake] path`.
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
+    /// How long to keep trying to deliver alerts before leaving the rest in the outbox.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub deliver_timeout: Duration,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// What the lake writes of one run came to.
+#[derive(Debug, Default)]
+struct LakeTally {
+    created: u64,
+    replayed: u64,
+    bytes: u64,
+    events: u64,
+    dead_letters: u64,
+}
+
+impl LakeTally {
+    fn add(&mut self, file: &WrittenFile) {
+        match file.status {
+            PutStatus::Created => self.created += 1,
+            PutStatus::Replayed => self.replayed += 1,
+        }
+        self.bytes += file.bytes as u64;
+    }
+}
+
+/// Runs the command.
+pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(lake) = &args.lake {
+        config.lake.path.clone_from(lake);
+    }
+    let lake = Lake::open_local(&config.lake.path)
+        .with_context(|| format!("cannot open the lake at {}", config.lake.path.display()))?;
+    let mut detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
+    let mut rejects = RejectReporter::new(args.input.strict);
+    let mut tally = LakeTally::default();
+    let mut totals = InputCounts::default();
+
+    for input in args.input.inputs() {
+        let mut reader = tokio::task::block_in_place(|| args.input.open(&input, config.lake.chunk_events))?;
+        let stream = StreamId::for_file_prefix(reader.prefix());
+        while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {
+            rejects.report(&chunk.rejected)?;
+            let written = lake
+                .write_events(&stream, &chunk.events)
+                .await
+                .with_context(|| format!("cannot store the events of {}", reader.name()))?;
+            written.iter().for_each(|file| tally.add(file));
+            tally.events += chunk.events.len() as u64;
+            let dead_letters: Vec<DeadLetter> = chunk.rejected.iter().map(dead_letter).collect();
+            if let Some(file) = lake
+                .write_dead_letters(&stream, &dead_letters)
+                .await
+                .with_context(|| format!("cannot store the dead letters of {}", reader.name()))?
+            {
+                tally.add(&file);
+                tally.dead_letters += dead_letters.len() as u64;
+            }
+            detection.observe(&chunk.events)?;
+        }
+        say(&input_summary(reader.name(), reader.format(), reader.counts()));
+        totals.add(reader.counts());
+    }
+
+    let (alerts, by_detector) = detection.finish()?;
+    say(&format!(
+        "lake {}: stored {} events and {} dead letters; {} files created, {} already present with identical content ({} bytes)",
+        config.lake.path.display(),
+        tally.events,
+        tally.dead_letters,
+        tally.created,
+        tally.replayed,
+        tally.bytes
+    ));
+    say(&alert_summary(&by_detector));
+    if let Some(report) = deliver(&config, &alerts, args.deliver_timeout).await? {
+        say(&format!("alert delivery: {report}"));
+        if report.pending > 0 {
+            say(&format!(
+                "{} alerts wait in the outbox at {}; the next run delivers them",
+                report.pending,
+                config.state.outbox_dir().display()
+            ));
+        }
+    }
+    debug_assert_eq!(totals.events, tally.events);
+    Ok(())
+}
+
+fn dead_letter(rejected: &Rejected) -> DeadLetter {
+    DeadLetter {
+        position: rejected.position.clone(),
+        reason: rejected.reason.as_str().to_owned(),
+        detail: rejected.detail.clone(),
+        raw: rejected.raw.clone(),
+    }
+}

@@ -1,0 +1,232 @@
+//! The subcommands. Each module holds one command's arguments and its `run` function; what
+//! several commands share (reading inputs, reporting rejections, detection, delivery) lives in
+//! this module.
+
+pub mod detect;
+pub mod ingest;
+pub mod parse;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use rolewatch_alert::{DeliveryReport, Dispatcher};
+use rolewatch_detect::{Engine, EngineState};
+use rolewatch_event::{Alert, LogFormat};
+use rolewatch_parse::{ParserOptions, Rejected};
+
+use crate::config::Config;
+use crate::input::{InputCounts, InputPath, SourceReader};
+
+/// The arguments every command that reads log files takes.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// The log format (pgaudit-jsonlog, pgaudit-csvlog, pgaudit-stderr, mariadb-audit,
+    /// mysql-audit-json). Sniffed from the first lines when absent.
+    #[arg(long, short = 'f')]
+    pub format: Option<LogFormat>,
+    /// The server name stamped on every event (`server` column).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Stop with an error at the first record that cannot be parsed, instead of counting it
+    /// and keeping it as a dead letter.
+    #[arg(long)]
+    pub strict: bool,
+    /// Log files to read; `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+impl InputArgs {
+    /// The parser settings these arguments ask for.
+    pub fn parser_options(&self) -> ParserOptions {
+        ParserOptions { server: self.server.clone() }
+    }
+
+    /// The inputs, with files made absolute so that positions name the same file however the
+    /// command line spelled it.
+    pub fn inputs(&self) -> Vec<InputPath> {
+        self.paths
+            .iter()
+            .map(|path| match InputPath::from_arg(path) {
+                InputPath::File(path) => InputPath::File(std::path::absolute(&path).unwrap_or(path)),
+                stdin => stdin,
+            })
+            .collect()
+    }
+
+    /// Opens one input for reading in chunks.
+    pub fn open(&self, input: &InputPath, chunk_events: usize) -> anyhow::Result<SourceReader> {
+        SourceReader::open(input, self.format, &self.parser_options(), chunk_events)
+    }
+}
+
+/// Reports rejected records on stderr (the first few in full, then a count), or turns the first
+/// one into an error in strict mode.
+#[derive(Debug, Default)]
+pub struct RejectReporter {
+    strict: bool,
+    shown: usize,
+}
+
+impl RejectReporter {
+    /// Records shown in full before the reporter only counts.
+    const SHOWN_LIMIT: usize = 20;
+
+    /// A reporter; `strict` makes any rejection an error.
+    pub fn new(strict: bool) -> Self {
+        Self { strict, shown: 0 }
+    }
+
+    /// Reports one chunk's rejections.
+    pub fn report(&mut self, rejected: &[Rejected]) -> anyhow::Result<()> {
+        if let Some(first) = rejected.first()
+            && self.strict
+        {
+            bail!("unparseable record at {first} (--strict)");
+        }
+        for record in rejected {
+            if self.shown < Self::SHOWN_LIMIT {
+                tracing::warn!(position = %record.position, reason = %record.reason, detail = %record.detail,
+                    "unparseable record kept as a dead letter");
+            } else if self.shown == Self::SHOWN_LIMIT {
+                tracing::warn!("more unparseable records: only counted from here on");
+            }
+            self.shown += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One line of the summary for an input.
+pub fn input_summary(name: &str, format: LogFormat, counts: &InputCounts) -> String {
+    let mut line = format!(
+        "{name} ({format}): {} lines, {} events, {} rejected, {} skipped",
+        counts.lines,
+        counts.events,
+        counts.rejected_total(),
+        counts.skipped_total()
+    );
+    if !counts.rejected.is_empty() {
+        let reasons: Vec<String> =
+            counts.rejected.iter().map(|(reason, count)| format!("{reason} {count}")).collect();
+        line.push_str(&format!(" (rejected: {})", reasons.join(", ")));
+    }
+    line
+}
+
+/// Runs the detectors over chunks of events and prints each alert as one NDJSON line on stdout
+/// as soon as it is raised.
+pub struct DetectionRun {
+    engine: Engine,
+    state_file: Option<PathBuf>,
+    alerts: Vec<Alert>,
+    by_detector: BTreeMap<String, u64>,
+}
+
+impl DetectionRun {
+    /// Builds the engine from the config. With a `state_file`, learned state (such as the
+    /// origins seen per role) is loaded from it now and saved to it by [`DetectionRun::finish`].
+    pub fn new(config: &Config, state_file: Option<PathBuf>) -> anyhow::Result<Self> {
+        let mut engine = Engine::new(&config.detection()).context("invalid detection settings")?;
+        if let Some(path) = &state_file
+            && path.exists()
+        {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read detector state {}", path.display()))?;
+            let state: EngineState = serde_json::from_str(&text)
+                .with_context(|| format!("invalid detector state {}", path.display()))?;
+            engine.import_state(state);
+        }
+        Ok(Self { engine, state_file, alerts: Vec::new(), by_detector: BTreeMap::new() })
+    }
+
+    /// Observes a chunk of events; returns (and prints) the alerts raised.
+    pub fn observe(&mut self, events: &[rolewatch_event::AuditEvent]) -> anyhow::Result<Vec<Alert>> {
+        let mut raised = Vec::new();
+        for event in events {
+            self.engine.observe(event, &mut raised);
+        }
+        self.emit(&raised)?;
+        Ok(raised)
+    }
+
+    /// Closes every open window (flushing folded repeats), saves the state, and returns every
+    /// alert of the run with the count per detector.
+    pub fn finish(mut self) -> anyhow::Result<(Vec<Alert>, BTreeMap<String, u64>)> {
+        let mut raised = Vec::new();
+        self.engine.finish(&mut raised);
+        self.emit(&raised)?;
+        if let Some(path) = &self.state_file {
+            save_state(path, &self.engine.export_state())?;
+        }
+        Ok((self.alerts, self.by_detector))
+    }
+
+    fn emit(&mut self, alerts: &[Alert]) -> anyhow::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for alert in alerts {
+            serde_json::to_writer(&mut out, alert).context("cannot encode an alert")?;
+            out.write_all(b"\n").context("cannot write alerts to stdout")?;
+            *self.by_detector.entry(alert.detector.clone()).or_default() += 1;
+        }
+        out.flush().context("cannot write alerts to stdout")?;
+        self.alerts.extend_from_slice(alerts);
+        Ok(())
+    }
+}
+
+/// Writes the state to a temporary file and renames it over the old one, so a crash leaves
+/// either the old state or the new, never half of one.
+fn save_state(path: &Path, state: &EngineState) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let temporary = path.with_extension("json.tmp");
+    let text = serde_json::to_vec(state).context("cannot encode the detector state")?;
+    std::fs::write(&temporary, text).with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// A summary of alerts per detector, e.g. `large_export 2, ddl_by_non_admin 1`.
+pub fn alert_summary(by_detector: &BTreeMap<String, u64>) -> String {
+    let total: u64 = by_detector.values().sum();
+    if total == 0 {
+        return "0 alerts".to_owned();
+    }
+    let parts: Vec<String> =
+        by_detector.iter().map(|(detector, count)| format!("{detector} {count}")).collect();
+    format!("{total} alerts ({})", parts.join(", "))
+}
+
+/// Puts alerts in the durable outbox and delivers what it holds until done or `deadline`.
+/// Returns `None` when no destination is configured and the outbox is empty.
+pub async fn deliver(
+    config: &Config,
+    alerts: &[Alert],
+    deadline: Duration,
+) -> anyhow::Result<Option<DeliveryReport>> {
+    if config.alerts.webhook.is_empty() && config.alerts.slack.is_empty() {
+        return Ok(None);
+    }
+    let outbox = config.state.outbox_dir();
+    let dispatcher = Dispatcher::open(&config.alerts, &outbox).context("cannot set up alert delivery")?;
+    let enqueue_alerts = alerts.to_vec();
+    let dispatcher =
+        tokio::task::spawn_blocking(move || dispatcher.enqueue(&enqueue_alerts).map(|_| dispatcher))
+            .await
+            .context("alert outbox task failed")?
+            .context("cannot write alerts to the outbox")?;
+    Ok(Some(dispatcher.drain(deadline).await))
+}
+
+/// Writes a line to stderr: the summaries commands print for the person at the terminal.
+pub fn say(line: &str) {
+    let stderr = std::io::stderr();
+    let _ = writeln!(stderr.lock(), "rolewatch: {line}");
+}

@@ -1,0 +1,139 @@
+//! The configuration file: one TOML document, parsed strictly.
+//!
+//! Every table is optional and every key has a default, so an empty file is a valid config.
+//! Unknown keys are errors that name the key, its line and the file: a typo must never turn a
+//! detector off silently. The detection and alert tables are defined by the crates that own
+//! them (`rolewatch-detect`, `rolewatch-alert`); this module only gathers them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rolewatch_alert::AlertsConfig;
+use rolewatch_detect::{DetectionConfig, DetectorsConfig, OriginsConfig, RolesConfig, SensitiveConfig};
+use serde::Deserialize;
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[lake]`: where events are stored.
+    pub lake: LakeConfig,
+    /// `[state]`: where rolewatch keeps its own working state.
+    pub state: StateConfig,
+    /// `[roles]`: which roles are admins, readers, writers, services.
+    pub roles: RolesConfig,
+    /// `[origins]`: which applications and networks are services.
+    pub origins: OriginsConfig,
+    /// `[sensitive]`: schemas and tables whose access is watched.
+    pub sensitive: SensitiveConfig,
+    /// `[detectors.*]`: per-detector settings.
+    pub detectors: DetectorsConfig,
+    /// `[alerts]`: where alerts are delivered.
+    pub alerts: AlertsConfig,
+}
+
+/// `[lake]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakeConfig {
+    /// The lake's root directory. Default: `./rolewatch-data`. Relative paths are relative to
+    /// the working directory, not to the config file, as in the quick start.
+    pub path: PathBuf,
+    /// Events per chunk: the unit of a lake write and of memory use. Default: 65536.
+    pub chunk_events: usize,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        Self { path: PathBuf::from("./rolewatch-data"), chunk_events: 65_536 }
+    }
+}
+
+/// `[state]`: mutable working state, kept apart from the write-once lake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Directory for the alert outbox and the detectors' learned state (e.g. origins seen per
+    /// role). Default: `./rolewatch-state`.
+    pub path: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self { path: PathBuf::from("./rolewatch-state") }
+    }
+}
+
+impl StateConfig {
+    /// Where undelivered alerts wait.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.path.join("outbox")
+    }
+
+    /// The detectors' state file.
+    pub fn detector_state_file(&self) -> PathBuf {
+        self.path.join("detector-state.json")
+    }
+}
+
+impl Config {
+    /// Reads and parses `path`. Errors name the file and, for syntax and unknown keys, the key
+    /// and its line.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses a config document.
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The detection settings, as the detect crate takes them.
+    pub fn detection(&self) -> DetectionConfig {
+        DetectionConfig {
+            roles: self.roles.clone(),
+            origins: self.origins.clone(),
+            sensitive: self.sensitive.clone(),
+            detectors: self.detectors.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_example_is_accepted() {
+        let text = include_str!("../../../examples/rolewatch.toml");
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.lake.path, PathBuf::from("./rolewatch-data"));
+        assert_eq!(config.roles.reader, ["app_reader", "report_reader"]);
+        assert_eq!(config.detectors.large_export.rows, 10_000);
+        rolewatch_detect::Engine::new(&config.detection()).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let error =
+            Config::parse("[lake]\npath = \"x\"\n\n[detectors.large_export]\nrowz = 5\n").unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("rowz"), "{message}");
+        assert!(message.contains("line 5"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_table_is_an_error() {
+        let message = Config::parse("[lakes]\npath = \"x\"\n").unwrap_err().to_string();
+        assert!(message.contains("lakes"), "{message}");
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.state.path, PathBuf::from("./rolewatch-state"));
+        assert_eq!(config.lake.chunk_events, 65_536);
+    }
+}

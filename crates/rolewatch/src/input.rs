@@ -1,0 +1,317 @@
+//! Reading log files (or stdin) into parsed chunks.
+//!
+//! A [`SourceReader`] reads one input line by line, feeds each line with its position (file,
+//! 1-based line, byte offset of the line's start) to the format's parser, and hands out the
+//! result in [`Chunk`]s of bounded size, so memory stays flat however large the input. Chunk
+//! boundaries depend only on the input and the chunk size, so a replay of the same file yields
+//! the same chunks, hence the same lake file names.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rolewatch_event::{AuditEvent, LogFormat, SourcePosition};
+use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser, RejectReason, Rejected, SkipReason};
+
+/// How many leading bytes are kept: they identify the input's stream in the lake (see
+/// `rolewatch_lake::StreamId`) and tell its format.
+const PREFIX_BYTES: u64 = rolewatch_lake::FINGERPRINT_BYTES as u64;
+
+/// What the command line names as an input: a path, or `-` for stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPath {
+    /// Standard input.
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+impl InputPath {
+    /// `-` is stdin, anything else a file.
+    pub fn from_arg(argument: &Path) -> Self {
+        if argument == Path::new("-") { Self::Stdin } else { Self::File(argument.to_owned()) }
+    }
+
+    /// The name positions and messages use.
+    pub fn display_name(&self) -> String {
+        match self {
+            Self::Stdin => "<stdin>".to_owned(),
+            Self::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// One bounded piece of a parsed input.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Events, in the order the parser completed them.
+    pub events: Vec<AuditEvent>,
+    /// Records the parser could not read.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Counts for one input, for the summary a command prints.
+#[derive(Debug, Clone, Default)]
+pub struct InputCounts {
+    /// Physical lines read.
+    pub lines: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Events made.
+    pub events: u64,
+    /// Rejected records, per reason.
+    pub rejected: BTreeMap<RejectReason, u64>,
+    /// Skipped lines (server chatter that is not an audit record), per reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+}
+
+impl InputCounts {
+    /// Rejected records of every reason.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// Skipped lines of every reason.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    /// Adds another input's counts to these.
+    pub fn add(&mut self, other: &InputCounts) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.events += other.events;
+        for (reason, count) in &other.rejected {
+            *self.rejected.entry(*reason).or_default() += count;
+        }
+        for (reason, count) in &other.skipped {
+            *self.skipped.entry(*reason).or_default() += count;
+        }
+    }
+}
+
+/// Reads and parses one input.
+pub struct SourceReader {
+    name: String,
+    reader: Box<dyn BufRead>,
+    prefix: Vec<u8>,
+    format: LogFormat,
+    parser: Box<dyn RecordParser>,
+    output: ParseOutput,
+    chunk_events: usize,
+    line_number: u64,
+    offset: u64,
+    counts: InputCounts,
+    finished: bool,
+}
+
+impl SourceReader {
+    /// Opens `input`. Without a `format`, the format is sniffed from the first lines; an input
+    /// whose format cannot be told is an error that says to pass `--format`.
+    pub fn open(
+        input: &InputPath,
+        format: Option<LogFormat>,
+        options: &ParserOptions,
+        chunk_events: usize,
+    ) -> anyhow::Result<SourceReader> {
+        let name = input.display_name();
+        let mut raw: Box<dyn Read> = match input {
+            InputPath::Stdin => Box::new(io::stdin().lock()),
+            InputPath::File(path) => {
+                Box::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
+            }
+        };
+        let mut prefix = Vec::new();
+        raw.by_ref()
+            .take(PREFIX_BYTES)
+            .read_to_end(&mut prefix)
+            .with_context(|| format!("cannot read {name}"))?;
+        let format = match format {
+            Some(format) => format,
+            None => match sniff_format(&prefix) {
+                Some(format) => {
+                    tracing::info!(input = %name, %format, "format sniffed from the first lines");
+                    format
+                }
+                None => bail!("cannot tell the log format of {name} from its first lines; pass --format"),
+            },
+        };
+        if !rolewatch_parse::is_supported(format) {
+            bail!("format {format} is not supported by this build (input {name})");
+        }
+        let reader: Box<dyn BufRead> =
+            Box::new(BufReader::with_capacity(1 << 20, Cursor::new(prefix.clone()).chain(raw)));
+        Ok(SourceReader {
+            name,
+            reader,
+            prefix,
+            format,
+            parser: rolewatch_parse::parser_for(format, options),
+            output: ParseOutput::default(),
+            chunk_events: chunk_events.max(1),
+            line_number: 0,
+            offset: 0,
+            counts: InputCounts::default(),
+            finished: false,
+        })
+    }
+
+    /// The input's name in messages and positions.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The first bytes of the input (up to [`PREFIX_BYTES`]), which identify it.
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
+    /// The format being parsed.
+    pub fn format(&self) -> LogFormat {
+        self.format
+    }
+
+    /// The counts so far (complete once [`SourceReader::next_chunk`] returned `None`).
+    pub fn counts(&self) -> &InputCounts {
+        &self.counts
+    }
+
+    /// The next chunk: up to the chunk size of events, with the rejections met on the way.
+    /// `None` once the input is exhausted and the parser flushed.
+    pub fn next_chunk(&mut self) -> anyhow::Result<Option<Chunk>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let mut line = Vec::with_capacity(4096);
+        loop {
+            line.clear();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("cannot read {} at byte {}", self.name, self.offset))?;
+            if read == 0 {
+                self.parser.finish(&mut self.output);
+                self.finished = true;
+                return Ok(Some(self.take_chunk()));
+            }
+            self.line_number += 1;
+            let position =
+                SourcePosition::File { file: self.name.clone(), line: self.line_number, offset: self.offset };
+            self.offset += read as u64;
+            self.counts.lines += 1;
+            self.counts.bytes += read as u64;
+            let content = trim_line_end(&line);
+            if content.is_empty() {
+                continue;
+            }
+            self.parser.parse_line(content, &position, &mut self.output);
+            if self.output.events.len() >= self.chunk_events {
+                return Ok(Some(self.take_chunk()));
+            }
+        }
+    }
+
+    fn take_chunk(&mut self) -> Chunk {
+        let chunk = Chunk {
+            events: std::mem::take(&mut self.output.events),
+            rejected: std::mem::take(&mut self.output.rejected),
+        };
+        self.counts.events += chunk.events.len() as u64;
+        for rejected in &chunk.rejected {
+            *self.counts.rejected.entry(rejected.reason).or_default() += 1;
+        }
+        for (reason, count) in std::mem::take(&mut self.output.skipped) {
+            *self.counts.skipped.entry(reason).or_default() += count;
+        }
+        chunk
+    }
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Tells the format from the first bytes of an input, or `None` when no format fits.
+fn sniff_format(prefix: &[u8]) -> Option<LogFormat> {
+    let first_line = prefix.split(|byte| *byte == b'\n').find(|line| !line.trim_ascii().is_empty())?;
+    let first_line = first_line.trim_ascii();
+    let looks_like_jsonlog = first_line.starts_with(b"{")
+        && first_line.windows(b"\"error_severity\"".len()).any(|window| window == b"\"error_severity\"");
+    looks_like_jsonlog.then_some(LogFormat::PgauditJsonlog)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn write_temp(content: &[u8]) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(content).unwrap();
+        file
+    }
+
+    /// A pgAudit jsonlog line for statement `statement_id` of one session.
+    fn audit_line(statement_id: u32) -> String {
+        format!(
+            r#"{{"timestamp":"2026-11-26 10:00:00.123 UTC","user":"app_reader","dbname":"shop","pid":7,"session_id":"6565.7","error_severity":"LOG","message":"AUDIT: SESSION,{statement_id},1,READ,SELECT,TABLE,public.orders,SELECT * FROM orders,<none>,20000"}}"#
+        )
+    }
+
+    #[test]
+    fn positions_are_line_numbers_and_byte_offsets() {
+        let content = format!("{}\r\nnot json\n{}\n", audit_line(1), audit_line(2));
+        let file = write_temp(content.as_bytes());
+        let input = InputPath::File(file.path().to_owned());
+        let mut reader = SourceReader::open(&input, None, &ParserOptions::default(), 100).unwrap();
+        assert_eq!(reader.format(), LogFormat::PgauditJsonlog);
+        let chunk = reader.next_chunk().unwrap().unwrap();
+        assert_eq!(chunk.events.len(), 2);
+        assert_eq!(chunk.rejected.len(), 1);
+        let expected_offset = audit_line(1).len() as u64 + 2;
+        assert_eq!(
+            chunk.rejected[0].position,
+            SourcePosition::File { file: input.display_name(), line: 2, offset: expected_offset }
+        );
+        assert!(reader.next_chunk().unwrap().is_none());
+        assert_eq!(reader.counts().lines, 3);
+        assert_eq!(reader.counts().bytes, content.len() as u64);
+        assert_eq!(reader.counts().rejected_total(), 1);
+    }
+
+    #[test]
+    fn chunks_are_bounded_and_lose_nothing() {
+        let content: String = (1..=10).map(|statement_id| audit_line(statement_id) + "\n").collect();
+        let file = write_temp(content.as_bytes());
+        let input = InputPath::File(file.path().to_owned());
+        let mut reader = SourceReader::open(&input, None, &ParserOptions::default(), 3).unwrap();
+        let mut sizes = Vec::new();
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            assert!(chunk.events.len() <= 3);
+            sizes.push(chunk.events.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 10);
+        assert_eq!(reader.counts().events, 10);
+    }
+
+    #[test]
+    fn an_unrecognizable_file_asks_for_a_format() {
+        let file = write_temp(b"hello\nworld\n");
+        let input = InputPath::File(file.path().to_owned());
+        let error = SourceReader::open(&input, None, &ParserOptions::default(), 3).err().unwrap();
+        let message = format!("{error:#}");
+        assert!(message.contains("--format"), "{message}");
+        assert!(message.contains(&input.display_name()), "{message}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let input = InputPath::File(PathBuf::from("/nonexistent/pg.json"));
+        let error = SourceReader::open(&input, None, &ParserOptions::default(), 3).err().unwrap();
+        assert!(format!("{error:#}").contains("/nonexistent/pg.json"));
+    }
+}
