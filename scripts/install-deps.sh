@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the OS packages rolewatch's sample-capture scripts need (Debian/Ubuntu).
+# Install the OS packages rolewatch's tests and sample-capture scripts need (Debian/Ubuntu).
 #
 # Idempotent and quiet: packages that are already installed are skipped; if
 # everything is present nothing is printed and apt is never touched.
@@ -14,6 +14,7 @@ PACKAGES=(
   postgresql-15
   postgresql-15-pgaudit
   postgresql-client-15
+  shellcheck
 )
 
 # shellcheck disable=SC2206 # word splitting of the env var is intended

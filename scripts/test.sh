@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need, then runs the
+# checks a developer runs (format, lints, docs) and every test, end-to-end ones included.
+#
+# Usage: scripts/test.sh
+#   CARGO_TARGET_DIR  reuse a build directory between runs (CI keeps one outside the clone)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "installing test dependencies"
+scripts/install-deps.sh
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "shellcheck"
+shellcheck scripts/*.sh .ci/run examples/workload/*.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "all checks passed"
