@@ -4,7 +4,7 @@
 //! misconfiguration or a stolen credential.
 
 use chrono::TimeDelta;
-use rolewatch_event::{Alert, AuditEvent, Severity};
+use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
 use serde::{Deserialize, Serialize};
 
 use super::{Common, Detector, EventContext, alert_for, origin_phrase};
@@ -72,7 +72,9 @@ impl Detector for AdminFromServiceOrigin {
     }
 
     fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
-        if !context.classes.is_admin() {
+        // The end of a session is not a use of the role: its login and statements already were,
+        // and counting the DISCONNECT only adds a "repeated" follow-up to every session.
+        if !context.classes.is_admin() || event.class == StatementClass::Disconnect {
             return;
         }
         let application = event.application.as_deref();
@@ -114,6 +116,20 @@ impl Detector for AdminFromServiceOrigin {
 mod tests {
     use super::*;
     use crate::testing::{connect, engine_with, run};
+
+    #[test]
+    fn the_end_of_a_session_is_not_a_repeat() {
+        let mut engine = engine_with(|_| ());
+        let mut login = connect("postgres", 0, true);
+        login.application = Some("api-server".into());
+        let mut logout = login.clone();
+        logout.command = "DISCONNECT".into();
+        logout.class = StatementClass::Disconnect;
+        logout.ts += TimeDelta::seconds(1);
+        let alerts = run(&mut engine, &[login, logout]);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert_eq!(alerts[0].labels.get("command").map(String::as_str), Some("CONNECT"));
+    }
 
     #[test]
     fn superuser_behind_the_api_server_alerts_once_per_window() {
