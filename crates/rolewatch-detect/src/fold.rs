@@ -8,7 +8,7 @@
 //! `ts`/`last_ts` = the first and last of them, label `repeat_of` = the first alert's id. So the
 //! counts of all alerts of a key add up to the number of occurrences.
 
-use std::collections::HashMap;
+use crate::fast::FastMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, format_rfc3339};
@@ -30,7 +30,7 @@ struct Window {
 /// The open dedup windows of all detectors.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Folder {
-    windows: HashMap<String, Window>,
+    windows: FastMap<String, Window>,
     next_close: Option<DateTime<Utc>>,
 }
 

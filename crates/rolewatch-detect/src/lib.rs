@@ -60,6 +60,7 @@ pub mod config;
 mod detectors;
 mod engine;
 mod error;
+mod fast;
 mod fold;
 mod origins;
 mod patterns;

@@ -1,6 +1,6 @@
 //! Compiled name patterns (exact names and globs) and the small parsers config validation needs.
 
-use std::collections::HashMap;
+use crate::fast::FastMap;
 use std::net::IpAddr;
 
 use chrono::TimeDelta;
@@ -59,12 +59,12 @@ impl Patterns {
 #[derive(Debug, Clone)]
 pub(crate) struct CachedPatterns {
     patterns: Patterns,
-    cache: HashMap<String, bool>,
+    cache: FastMap<String, bool>,
 }
 
 impl CachedPatterns {
     pub(crate) fn new(patterns: Patterns) -> Self {
-        Self { patterns, cache: HashMap::new() }
+        Self { patterns, cache: FastMap::default() }
     }
 
     pub(crate) fn is_empty(&self) -> bool {

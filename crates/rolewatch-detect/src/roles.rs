@@ -1,6 +1,8 @@
 //! The role map: `[roles]` in the config, compiled into a role -> classes lookup.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fast::FastMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +126,7 @@ pub(crate) struct RoleMap {
     service: Patterns,
     groups: BTreeMap<String, Patterns>,
     default_class: RoleClass,
-    cache: HashMap<String, RoleClasses>,
+    cache: FastMap<String, RoleClasses>,
     /// The last role looked up: consecutive events mostly share a role, and comparing two
     /// short strings is cheaper than hashing one.
     last: Option<(String, RoleClasses)>,
@@ -149,7 +151,7 @@ impl RoleMap {
             service: Patterns::compile("roles.service", &config.service, false)?,
             groups,
             default_class: config.default_class,
-            cache: HashMap::new(),
+            cache: FastMap::default(),
             last: None,
         })
     }

@@ -1,6 +1,8 @@
 //! `[sensitive]`: which schemas and tables hold sensitive data, and who may touch them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fast::FastMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -80,8 +82,8 @@ pub(crate) struct SensitiveMap {
     sensitive: ObjectPatterns,
     allowances: Vec<(RoleSelector, ObjectPatterns)>,
     admins_allowed: bool,
-    object_cache: HashMap<String, bool>,
-    allowed_cache: HashMap<String, HashMap<String, bool>>,
+    object_cache: FastMap<String, bool>,
+    allowed_cache: FastMap<String, FastMap<String, bool>>,
     allowed_cache_len: usize,
 }
 
@@ -114,8 +116,8 @@ impl SensitiveMap {
             sensitive,
             allowances,
             admins_allowed: config.admins_allowed,
-            object_cache: HashMap::new(),
-            allowed_cache: HashMap::new(),
+            object_cache: FastMap::default(),
+            allowed_cache: FastMap::default(),
             allowed_cache_len: 0,
         })
     }

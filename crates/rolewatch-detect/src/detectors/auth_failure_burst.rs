@@ -7,7 +7,9 @@
 //! threshold, the alert is keyed by the role (the address is in its labels); the address key is
 //! used when only the address is bursting (one address, many roles).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fast::FastMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
@@ -107,8 +109,8 @@ pub(crate) struct AuthFailureBurst {
     limit: usize,
     window: TimeDelta,
     success_within: TimeDelta,
-    by_role: HashMap<String, Failures>,
-    by_address: HashMap<String, Failures>,
+    by_role: FastMap<String, Failures>,
+    by_address: FastMap<String, Failures>,
 }
 
 impl AuthFailureBurst {
@@ -123,8 +125,8 @@ impl AuthFailureBurst {
             limit: usize::try_from(config.failures).unwrap_or(usize::MAX),
             window: parse_positive_duration(&key("window"), &config.window)?,
             success_within: parse_positive_duration(&key("success_within"), &config.success_within)?,
-            by_role: HashMap::new(),
-            by_address: HashMap::new(),
+            by_role: FastMap::default(),
+            by_address: FastMap::default(),
         }))
     }
 
@@ -208,7 +210,7 @@ impl AuthFailureBurst {
 }
 
 fn record(
-    map: &mut HashMap<String, Failures>,
+    map: &mut FastMap<String, Failures>,
     key: &str,
     ts: DateTime<Utc>,
     limit: usize,

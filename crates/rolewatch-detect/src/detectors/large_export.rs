@@ -7,7 +7,9 @@
 //! A statement that alerts on its own also restarts the session and role counters, so one big
 //! read raises one alert, not three.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fast::FastMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
@@ -122,8 +124,8 @@ pub(crate) struct LargeExport {
     per_role: bool,
     /// server ("" when unknown) -> session -> count. Keyed by server too because MariaDB
     /// connection ids are small integers that repeat across servers.
-    sessions: HashMap<String, HashMap<String, RowWindow>>,
-    roles: HashMap<String, RowWindow>,
+    sessions: FastMap<String, FastMap<String, RowWindow>>,
+    roles: FastMap<String, RowWindow>,
 }
 
 impl LargeExport {
@@ -141,8 +143,8 @@ impl LargeExport {
             classes: RoleClasses::of(&config.role_classes),
             per_session: config.per_session,
             per_role: config.per_role,
-            sessions: HashMap::new(),
-            roles: HashMap::new(),
+            sessions: FastMap::default(),
+            roles: FastMap::default(),
         }))
     }
 

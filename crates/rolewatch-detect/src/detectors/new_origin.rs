@@ -6,7 +6,7 @@
 //! Only successful events teach or alert: failed logins from an attacker's address must not
 //! become "known" during learning (they are `auth_failure_burst`'s business).
 
-use std::collections::{HashMap, HashSet};
+use crate::fast::{FastMap, FastSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, AuditEvent, Severity, format_rfc3339};
@@ -59,8 +59,8 @@ impl Default for NewOriginConfig {
 /// The origins seen for one role.
 #[derive(Debug, Clone, Default)]
 struct Known {
-    addresses: HashSet<String>,
-    applications: HashSet<String>,
+    addresses: FastSet<String>,
+    applications: FastSet<String>,
 }
 
 /// The runtime of `new_origin`.
@@ -71,7 +71,7 @@ pub(crate) struct NewOrigin {
     track_addresses: bool,
     track_applications: bool,
     learning_started: Option<DateTime<Utc>>,
-    known: HashMap<String, Known>,
+    known: FastMap<String, Known>,
     /// The last (role, address, application) checked: consecutive events of a session share
     /// it, and comparing strings is cheaper than three hash lookups.
     last_checked: Option<(String, Option<String>, Option<String>)>,
@@ -89,7 +89,7 @@ impl NewOrigin {
             track_addresses: config.client_addr,
             track_applications: config.application,
             learning_started: None,
-            known: HashMap::new(),
+            known: FastMap::default(),
             last_checked: None,
         }))
     }

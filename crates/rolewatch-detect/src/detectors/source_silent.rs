@@ -4,7 +4,9 @@
 //! source (or [`crate::Engine::advance_to`]) passes `last event + interval`. Off unless an
 //! interval is configured. One alert per silence; the source sending again re-arms it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fast::FastMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, AuditEvent, Severity, Source, format_rfc3339};
@@ -66,7 +68,7 @@ pub(crate) struct SourceSilent {
     common: Common,
     default_interval: Option<TimeDelta>,
     intervals: BTreeMap<String, TimeDelta>,
-    watched: HashMap<String, Watched>,
+    watched: FastMap<String, Watched>,
     /// The earliest time a watched source can become silent.
     next_due: Option<DateTime<Utc>>,
     /// The configured sources not seen yet are added at the first event.
@@ -92,7 +94,7 @@ impl SourceSilent {
             common: Common::new(ID, config.severity, &config.dedup_window, &[], roles)?,
             default_interval,
             intervals,
-            watched: HashMap::new(),
+            watched: FastMap::default(),
             next_due: None,
             seeded: false,
         }))
