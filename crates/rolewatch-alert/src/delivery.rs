@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -42,6 +43,9 @@ impl Dispatcher {
         loop {
             let now = Instant::now();
             if until.is_some_and(|until| now >= until) {
+                return;
+            }
+            if until.is_none() && self.stopping.load(Ordering::SeqCst) {
                 return;
             }
             if !self.fold_due_groups(lane, now, until.is_some()).await {

@@ -4,6 +4,7 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -67,6 +68,10 @@ pub struct Dispatcher {
     pub(crate) allow_private: bool,
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) counters: Counters,
+    /// Set when daemon mode is asked to stop: lanes finish the step they are in (an HTTP
+    /// request ends within its timeout) and return at the next safe point, so no message or
+    /// group is ever dropped from memory half-way.
+    pub(crate) stopping: AtomicBool,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -192,6 +197,7 @@ impl Dispatcher {
             allow_private: config.allow_private_destinations,
             outbox: Arc::new(outbox),
             counters: Counters::default(),
+            stopping: AtomicBool::new(false),
         })
     }
 }
@@ -295,8 +301,7 @@ impl Dispatcher {
                 metrics
             })
             .collect();
-        let load =
-            |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         AlertMetrics::from_destinations(
             load(&self.counters.enqueued),
             load(&self.counters.silenced),
@@ -338,8 +343,10 @@ impl Dispatcher {
     }
 
     /// Daemon mode: delivers in the background, one task per destination, until `shutdown`
-    /// resolves. A request in flight at shutdown is abandoned; its message stays in the outbox
-    /// and is sent again (with the same `webhook-id`) by the next run.
+    /// resolves. Then each lane finishes the step it is in (a request in flight ends within the
+    /// destination's `timeout`) and stops at a safe point: everything not delivered stays in
+    /// the outbox and in memory, so a [`Dispatcher::drain`] right after delivers it, and a
+    /// restart would too.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
         for index in 0..self.lanes.len() {
@@ -351,7 +358,12 @@ impl Dispatcher {
             });
         }
         shutdown.await;
-        tasks.shutdown().await;
+        self.stopping.store(true, Ordering::SeqCst);
+        for lane in &self.lanes {
+            lane.wake.notify_one();
+        }
+        while tasks.join_next().await.is_some() {}
+        self.stopping.store(false, Ordering::SeqCst);
     }
 }
 

@@ -99,3 +99,38 @@ async fn a_crash_between_writing_a_message_and_removing_its_entries_does_not_dup
     assert_eq!(receiver.received().len(), 1);
     assert_eq!(receiver.received()[0].webhook_id(), "msg_crashed");
 }
+
+/// Regression: stopping daemon mode while it was folding a group or sending a message used to
+/// cancel that step half-way, dropping the alerts from memory (they were only found again by a
+/// new process), so the drain that follows a shutdown reported "0 left" and never sent them.
+#[tokio::test]
+async fn stopping_the_daemon_right_after_enqueue_loses_nothing_for_the_final_drain() {
+    let receiver = Receiver::start(vec![]).await;
+    let outbox = tempfile::tempdir().unwrap();
+    let config = config(&format!(
+        "[alerts]\nallow_private_destinations = true\n[alerts.grouping]\ngroup_wait = \"0s\"\n{}",
+        webhook_section("soc", &receiver.url("/hook"))
+    ));
+    let dispatcher = std::sync::Arc::new(open(&config, outbox.path(), &[("SECRET", SECRET)]));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(std::sync::Arc::clone(&dispatcher).run(async move {
+        let _ = stopped.await;
+    }));
+    tokio::task::yield_now().await;
+
+    let alerts: Vec<_> =
+        (1..=8).map(|n| alert(&format!("s{n}"), "large_export", &format!("role{n}"))).collect();
+    assert_eq!(dispatcher.enqueue(&alerts).unwrap(), 8);
+    stop.send(()).unwrap();
+    daemon.await.unwrap();
+    let report = dispatcher.drain(Duration::from_secs(30)).await;
+
+    let delivered: BTreeSet<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|request| request.json()["alerts"].as_array().unwrap().clone())
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(delivered, (1..=8).map(|n| format!("s{n}")).collect(), "{report}");
+    assert_eq!(report.pending, 0, "{report}");
+}
