@@ -18,7 +18,6 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 SANDBOX=$ROOT/scripts/pg-sandbox.sh
-WORKLOAD_DIR=$ROOT/examples/workload
 
 mkdir -p "$1"
 OUTDIR=$(cd "$1" && pwd -P)
@@ -32,14 +31,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$SANDBOX" start "$TMP"
+"$ROOT/scripts/pg-workload.sh" "$TMP"
 eval "$("$SANDBOX" env "$TMP")"
-
-# Setup as superuser over the unix socket (local trust for postgres only).
-PGAPPNAME=setup psql -X -q -w -v ON_ERROR_STOP=1 -h "$ROLEWATCH_PG_SOCKET_DIR" \
-  -U postgres -d postgres -f "$WORKLOAD_DIR/setup.sql" >/dev/null
-
-# Workload over TCP with passwords.
-PGHOST=127.0.0.1 "$WORKLOAD_DIR/workload.sh"
 
 # Stop so the logging collector flushes and closes all three files.
 "$SANDBOX" stop "$TMP"

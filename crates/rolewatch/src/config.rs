@@ -30,6 +30,68 @@ pub struct Config {
     pub detectors: DetectorsConfig,
     /// `[alerts]`: where alerts are delivered.
     pub alerts: AlertsConfig,
+    /// `[source.*]`: where `rolewatch run` reads audit records from.
+    pub source: SourceConfig,
+    /// `[metrics]`: the operations endpoint of `rolewatch run`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[source]`: the inputs of `rolewatch run`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// `[source.files]`: local log files followed as they grow.
+    pub files: Option<FilesSourceConfig>,
+}
+
+/// `[source.files]`: follow local log files as the database writes them (single machine).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSourceConfig {
+    /// The files to follow, e.g. `["/var/log/postgresql/postgresql.json"]`. A path that does
+    /// not exist yet is waited for; a rotated file is followed under its name.
+    pub paths: Vec<PathBuf>,
+    /// The log format (`pgaudit-jsonlog`, ...); sniffed from each file's first lines if absent.
+    #[serde(default)]
+    pub format: Option<rolewatch_event::LogFormat>,
+    /// The server name stamped on every event (`server` column).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// How often the files are checked for new lines. Default `"1s"`.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: String,
+    /// The longest an event waits before it is stored and seen by the detectors (a chunk is
+    /// flushed when it is full or this old). Default `"5s"`.
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval: String,
+}
+
+fn default_poll_interval() -> String {
+    "1s".to_owned()
+}
+
+fn default_flush_interval() -> String {
+    "5s".to_owned()
+}
+
+impl FilesSourceConfig {
+    /// `poll_interval` and `flush_interval` as durations; errors name the key.
+    pub fn intervals(&self) -> anyhow::Result<(std::time::Duration, std::time::Duration)> {
+        let parse = |key: &str, text: &str| {
+            humantime::parse_duration(text)
+                .with_context(|| format!("[source.files] {key} = {text:?} is not a duration like \"5s\""))
+        };
+        Ok((parse("poll_interval", &self.poll_interval)?, parse("flush_interval", &self.flush_interval)?))
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `/metrics`, `/healthz` and `/ready` are served, e.g. `"127.0.0.1:9464"`. Not
+    /// served when absent.
+    pub listen: Option<String>,
 }
 
 /// `[lake]`.
@@ -128,6 +190,23 @@ mod tests {
     fn an_unknown_table_is_an_error() {
         let message = Config::parse("[lakes]\npath = \"x\"\n").unwrap_err().to_string();
         assert!(message.contains("lakes"), "{message}");
+    }
+
+    #[test]
+    fn the_run_sections_are_accepted_and_their_durations_checked() {
+        let config = Config::parse(
+            "[source.files]\npaths = [\"/var/log/pg.json\"]\nformat = \"pgaudit-jsonlog\"\nflush_interval = \"2s\"\n\n[metrics]\nlisten = \"127.0.0.1:9464\"\n",
+        )
+        .unwrap();
+        let files = config.source.files.unwrap();
+        assert_eq!(files.format, Some(rolewatch_event::LogFormat::PgauditJsonlog));
+        let (poll, flush) = files.intervals().unwrap();
+        assert_eq!((poll.as_secs(), flush.as_secs()), (1, 2));
+        assert_eq!(config.metrics.listen.as_deref(), Some("127.0.0.1:9464"));
+
+        let bad = Config::parse("[source.files]\npaths = []\npoll_interval = \"soon\"\n").unwrap();
+        let message = format!("{:#}", bad.source.files.unwrap().intervals().unwrap_err());
+        assert!(message.contains("poll_interval"), "{message}");
     }
 
     #[test]

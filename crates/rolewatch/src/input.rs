@@ -17,7 +17,7 @@ use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser, RejectReason, Re
 
 /// How many leading bytes are kept: they identify the input's stream in the lake (see
 /// `rolewatch_lake::StreamId`) and tell its format.
-const PREFIX_BYTES: u64 = rolewatch_lake::FINGERPRINT_BYTES as u64;
+pub const PREFIX_BYTES: u64 = rolewatch_lake::FINGERPRINT_BYTES as u64;
 
 /// What the command line names as an input: a path, or `-` for stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,18 +92,128 @@ impl InputCounts {
     }
 }
 
-/// Reads and parses one input.
-pub struct SourceReader {
+/// Feeds physical lines to a parser with their positions, and cuts its output into chunks.
+/// Shared by the one-shot [`SourceReader`] and the file tailer of `rolewatch run`.
+pub struct LineFeeder {
     name: String,
-    reader: Box<dyn BufRead>,
-    prefix: Vec<u8>,
-    format: LogFormat,
     parser: Box<dyn RecordParser>,
     output: ParseOutput,
     chunk_events: usize,
     line_number: u64,
     offset: u64,
     counts: InputCounts,
+}
+
+impl LineFeeder {
+    /// A feeder for the input called `name` (in positions), starting at its first byte.
+    pub fn new(name: String, parser: Box<dyn RecordParser>, chunk_events: usize) -> Self {
+        Self {
+            name,
+            parser,
+            output: ParseOutput::default(),
+            chunk_events: chunk_events.max(1),
+            line_number: 0,
+            offset: 0,
+            counts: InputCounts::default(),
+        }
+    }
+
+    /// Parses one physical line, terminator included (a final line may lack it). Returns true
+    /// when a chunk is full and should be taken.
+    pub fn feed(&mut self, raw_line: &[u8]) -> bool {
+        self.line_number += 1;
+        let position =
+            SourcePosition::File { file: self.name.clone(), line: self.line_number, offset: self.offset };
+        self.offset += raw_line.len() as u64;
+        self.counts.lines += 1;
+        self.counts.bytes += raw_line.len() as u64;
+        let content = trim_line_end(raw_line);
+        if !content.is_empty() {
+            self.parser.parse_line(content, &position, &mut self.output);
+        }
+        self.output.events.len() >= self.chunk_events
+    }
+
+    /// Makes the parser emit every event it holds back waiting for more lines.
+    pub fn flush_parser(&mut self) {
+        self.parser.finish(&mut self.output);
+    }
+
+    /// Whether anything is waiting to be taken.
+    pub fn has_output(&self) -> bool {
+        !self.output.events.is_empty() || !self.output.rejected.is_empty()
+    }
+
+    /// Takes what the parser made so far as a chunk, and counts it.
+    pub fn take_chunk(&mut self) -> Chunk {
+        let chunk = Chunk {
+            events: std::mem::take(&mut self.output.events),
+            rejected: std::mem::take(&mut self.output.rejected),
+        };
+        self.counts.events += chunk.events.len() as u64;
+        for rejected in &chunk.rejected {
+            *self.counts.rejected.entry(rejected.reason).or_default() += 1;
+        }
+        for (reason, count) in std::mem::take(&mut self.output.skipped) {
+            *self.counts.skipped.entry(reason).or_default() += count;
+        }
+        chunk
+    }
+
+    /// The input's name in messages and positions.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The byte offset of the next line.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> &InputCounts {
+        &self.counts
+    }
+
+    /// Takes the counts so far, leaving zeros (for metrics counted per poll).
+    pub fn take_counts(&mut self) -> InputCounts {
+        std::mem::take(&mut self.counts)
+    }
+}
+
+/// The bytes that identify an input's stream in the lake: its first line (without the
+/// terminator), at most [`PREFIX_BYTES`]. A log file's first line carries a timestamp and a
+/// process id, and stays the same as the file grows or is renamed by rotation, so a file keeps
+/// its identity whether it is ingested whole, tailed, or ingested again after rotation.
+pub fn stream_identity(prefix: &[u8]) -> &[u8] {
+    let first_line = prefix.split(|byte| *byte == b'\n').next().unwrap_or(prefix);
+    trim_line_end(first_line)
+}
+
+/// Chooses the format: the given one, or the one sniffed from the input's first bytes.
+pub fn choose_format(name: &str, format: Option<LogFormat>, prefix: &[u8]) -> anyhow::Result<LogFormat> {
+    let format = match format {
+        Some(format) => format,
+        None => match sniff_format(prefix) {
+            Some(format) => {
+                tracing::info!(input = %name, %format, "format sniffed from the first lines");
+                format
+            }
+            None => bail!("cannot tell the log format of {name} from its first lines; pass --format"),
+        },
+    };
+    if !rolewatch_parse::is_supported(format) {
+        bail!("format {format} is not supported by this build (input {name})");
+    }
+    Ok(format)
+}
+
+/// Reads and parses one input to its end.
+pub struct SourceReader {
+    reader: Box<dyn BufRead>,
+    prefix: Vec<u8>,
+    format: LogFormat,
+    feeder: LineFeeder,
     finished: bool,
 }
 
@@ -128,44 +238,21 @@ impl SourceReader {
             .take(PREFIX_BYTES)
             .read_to_end(&mut prefix)
             .with_context(|| format!("cannot read {name}"))?;
-        let format = match format {
-            Some(format) => format,
-            None => match sniff_format(&prefix) {
-                Some(format) => {
-                    tracing::info!(input = %name, %format, "format sniffed from the first lines");
-                    format
-                }
-                None => bail!("cannot tell the log format of {name} from its first lines; pass --format"),
-            },
-        };
-        if !rolewatch_parse::is_supported(format) {
-            bail!("format {format} is not supported by this build (input {name})");
-        }
+        let format = choose_format(&name, format, &prefix)?;
         let reader: Box<dyn BufRead> =
             Box::new(BufReader::with_capacity(1 << 20, Cursor::new(prefix.clone()).chain(raw)));
-        Ok(SourceReader {
-            name,
-            reader,
-            prefix,
-            format,
-            parser: rolewatch_parse::parser_for(format, options),
-            output: ParseOutput::default(),
-            chunk_events: chunk_events.max(1),
-            line_number: 0,
-            offset: 0,
-            counts: InputCounts::default(),
-            finished: false,
-        })
+        let feeder = LineFeeder::new(name, rolewatch_parse::parser_for(format, options), chunk_events);
+        Ok(SourceReader { reader, prefix, format, feeder, finished: false })
     }
 
     /// The input's name in messages and positions.
     pub fn name(&self) -> &str {
-        &self.name
+        self.feeder.name()
     }
 
-    /// The first bytes of the input (up to [`PREFIX_BYTES`]), which identify it.
-    pub fn prefix(&self) -> &[u8] {
-        &self.prefix
+    /// What identifies the input's stream in the lake (see [`stream_identity`]).
+    pub fn identity(&self) -> &[u8] {
+        stream_identity(&self.prefix)
     }
 
     /// The format being parsed.
@@ -175,7 +262,7 @@ impl SourceReader {
 
     /// The counts so far (complete once [`SourceReader::next_chunk`] returned `None`).
     pub fn counts(&self) -> &InputCounts {
-        &self.counts
+        self.feeder.counts()
     }
 
     /// The next chunk: up to the chunk size of events, with the rejections met on the way.
@@ -187,45 +274,18 @@ impl SourceReader {
         let mut line = Vec::with_capacity(4096);
         loop {
             line.clear();
-            let read = self
-                .reader
-                .read_until(b'\n', &mut line)
-                .with_context(|| format!("cannot read {} at byte {}", self.name, self.offset))?;
+            let read = self.reader.read_until(b'\n', &mut line).with_context(|| {
+                format!("cannot read {} at byte {}", self.feeder.name(), self.feeder.offset())
+            })?;
             if read == 0 {
-                self.parser.finish(&mut self.output);
+                self.feeder.flush_parser();
                 self.finished = true;
-                return Ok(Some(self.take_chunk()));
+                return Ok(Some(self.feeder.take_chunk()));
             }
-            self.line_number += 1;
-            let position =
-                SourcePosition::File { file: self.name.clone(), line: self.line_number, offset: self.offset };
-            self.offset += read as u64;
-            self.counts.lines += 1;
-            self.counts.bytes += read as u64;
-            let content = trim_line_end(&line);
-            if content.is_empty() {
-                continue;
-            }
-            self.parser.parse_line(content, &position, &mut self.output);
-            if self.output.events.len() >= self.chunk_events {
-                return Ok(Some(self.take_chunk()));
+            if self.feeder.feed(&line) {
+                return Ok(Some(self.feeder.take_chunk()));
             }
         }
-    }
-
-    fn take_chunk(&mut self) -> Chunk {
-        let chunk = Chunk {
-            events: std::mem::take(&mut self.output.events),
-            rejected: std::mem::take(&mut self.output.rejected),
-        };
-        self.counts.events += chunk.events.len() as u64;
-        for rejected in &chunk.rejected {
-            *self.counts.rejected.entry(rejected.reason).or_default() += 1;
-        }
-        for (reason, count) in std::mem::take(&mut self.output.skipped) {
-            *self.counts.skipped.entry(reason).or_default() += count;
-        }
-        chunk
     }
 }
 

@@ -7,6 +7,10 @@
 mod commands;
 mod config;
 mod input;
+mod metrics;
+mod pipeline;
+mod serve;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -30,6 +34,8 @@ enum Command {
     Parse(commands::parse::ParseArgs),
     /// Run the detectors over log files and print the alerts (a backtest: nothing stored).
     Detect(commands::detect::DetectArgs),
+    /// The daemon: follow the configured sources, store, detect, deliver, serve metrics.
+    Run(commands::run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Parse(args) => commands::parse::run(args),
         Command::Ingest(args) => runtime()?.block_on(commands::ingest::run(args)),
         Command::Detect(args) => runtime()?.block_on(commands::detect::run(args)),
+        Command::Run(args) => runtime()?.block_on(commands::run::run(args)),
     }
 }
 

@@ -7,16 +7,17 @@
 //! configured destinations through the durable outbox.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use rolewatch_lake::{DeadLetter, Lake, PutStatus, StreamId, WrittenFile};
-use rolewatch_parse::Rejected;
+use rolewatch_lake::{Lake, StreamId};
 
 use super::{DetectionRun, InputArgs, RejectReporter, alert_summary, deliver, input_summary, say};
 use crate::config::Config;
-use crate::input::InputCounts;
+use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, RunSummary};
 
 /// Arguments of `rolewatch ingest`.
 #[derive(Debug, Clone, Args)]
@@ -34,26 +35,6 @@ pub struct IngestArgs {
     pub input: InputArgs,
 }
 
-/// What the lake writes of one run came to.
-#[derive(Debug, Default)]
-struct LakeTally {
-    created: u64,
-    replayed: u64,
-    bytes: u64,
-    events: u64,
-    dead_letters: u64,
-}
-
-impl LakeTally {
-    fn add(&mut self, file: &WrittenFile) {
-        match file.status {
-            PutStatus::Created => self.created += 1,
-            PutStatus::Replayed => self.replayed += 1,
-        }
-        self.bytes += file.bytes as u64;
-    }
-}
-
 /// Runs the command.
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
@@ -65,38 +46,23 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     }
     let lake = Lake::open_local(&config.lake.path)
         .with_context(|| format!("cannot open the lake at {}", config.lake.path.display()))?;
-    let mut detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
+    let detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
+    let mut pipeline = Pipeline::new(lake, detection, Arc::new(Metrics::new()));
     let mut rejects = RejectReporter::new(args.input.strict);
-    let mut tally = LakeTally::default();
-    let mut totals = InputCounts::default();
 
     for input in args.input.inputs() {
         let mut reader = tokio::task::block_in_place(|| args.input.open(&input, config.lake.chunk_events))?;
-        let stream = StreamId::for_file_prefix(reader.prefix());
+        let stream = StreamId::for_file_prefix(reader.identity());
+        let source = reader.format().as_str();
         while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {
             rejects.report(&chunk.rejected)?;
-            let written = lake
-                .write_events(&stream, &chunk.events)
-                .await
-                .with_context(|| format!("cannot store the events of {}", reader.name()))?;
-            written.iter().for_each(|file| tally.add(file));
-            tally.events += chunk.events.len() as u64;
-            let dead_letters: Vec<DeadLetter> = chunk.rejected.iter().map(dead_letter).collect();
-            if let Some(file) = lake
-                .write_dead_letters(&stream, &dead_letters)
-                .await
-                .with_context(|| format!("cannot store the dead letters of {}", reader.name()))?
-            {
-                tally.add(&file);
-                tally.dead_letters += dead_letters.len() as u64;
-            }
-            detection.observe(&chunk.events)?;
+            pipeline.process(reader.name(), &stream, &chunk).await?;
         }
+        pipeline.count_input(source, reader.counts());
         say(&input_summary(reader.name(), reader.format(), reader.counts()));
-        totals.add(reader.counts());
     }
 
-    let (alerts, by_detector) = detection.finish()?;
+    let RunSummary { alerts, by_detector, tally, .. } = pipeline.finish()?;
     say(&format!(
         "lake {}: stored {} events and {} dead letters; {} files created, {} already present with identical content ({} bytes)",
         config.lake.path.display(),
@@ -117,15 +83,5 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    debug_assert_eq!(totals.events, tally.events);
     Ok(())
-}
-
-fn dead_letter(rejected: &Rejected) -> DeadLetter {
-    DeadLetter {
-        position: rejected.position.clone(),
-        reason: rejected.reason.as_str().to_owned(),
-        detail: rejected.detail.clone(),
-        raw: rejected.raw.clone(),
-    }
 }

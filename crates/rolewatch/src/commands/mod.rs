@@ -5,6 +5,7 @@
 pub mod detect;
 pub mod ingest;
 pub mod parse;
+pub mod run;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -1,0 +1,217 @@
+//! `rolewatch run`: the daemon. Follows the configured sources, stores and checks every record
+//! as it arrives, delivers alerts in the background, serves metrics, and stops cleanly on
+//! SIGTERM or SIGINT (flush, store, deliver what it can within the shutdown timeout, exit 0).
+//!
+//! A chunk that cannot be stored (the store fails, or an integrity conflict) stalls its file:
+//! it is retried at every poll and nothing after it is read, so nothing is ever skipped.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use rolewatch_alert::Dispatcher;
+use rolewatch_event::Alert;
+use rolewatch_lake::Lake;
+use rolewatch_parse::ParserOptions;
+use tokio::sync::watch;
+
+use super::{DetectionRun, RejectReporter, alert_summary, say};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, RunSummary};
+use crate::serve;
+use crate::tail::{TailChunk, Tailer};
+
+/// The `source` label of the files source's metrics.
+const FILES_SOURCE: &str = "files";
+
+/// Arguments of `rolewatch run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The config file (TOML) with a `[source.files]` table.
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// At shutdown, how long to keep delivering alerts before leaving the rest in the outbox.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// One followed file and the chunk it is stalled on, if any.
+struct FollowedFile {
+    tailer: Tailer,
+    stalled: Option<TailChunk>,
+}
+
+/// Runs the command until a stop signal.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    let Some(files) = config.source.files.clone() else {
+        bail!("{}: no source configured; add a [source.files] table", args.config.display());
+    };
+    let (poll_interval, flush_interval) =
+        files.intervals().with_context(|| format!("invalid config file {}", args.config.display()))?;
+    let metrics = Arc::new(Metrics::new());
+    let (stop, stop_signal) = watch::channel(false);
+
+    let server = match &config.metrics.listen {
+        Some(listen) => {
+            let (address, task) = serve::start(listen, metrics.clone(), stopped(stop_signal.clone())).await?;
+            say(&format!("serving /metrics, /healthz and /ready on http://{address}"));
+            Some(task)
+        }
+        None => None,
+    };
+    let dispatcher = Arc::new(
+        Dispatcher::open(&config.alerts, &config.state.outbox_dir())
+            .context("cannot set up alert delivery")?,
+    );
+    metrics.register_dispatcher(dispatcher.clone());
+    let delivery = tokio::spawn(dispatcher.clone().run(stopped(stop_signal.clone())));
+
+    let lake = Lake::open_local(&config.lake.path)
+        .with_context(|| format!("cannot open the lake at {}", config.lake.path.display()))?;
+    let detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
+    let mut pipeline = Pipeline::new(lake, detection, metrics.clone());
+    let options = ParserOptions { server: files.server.clone() };
+    let mut followed: Vec<FollowedFile> = files
+        .paths
+        .iter()
+        .map(|path| FollowedFile {
+            tailer: Tailer::new(path.clone(), files.format, options.clone(), config.lake.chunk_events),
+            stalled: None,
+        })
+        .collect();
+    let mut rejects = RejectReporter::new(false);
+    metrics.ready.set(1);
+    say(&format!("running: following {} files, lake {}", followed.len(), config.lake.path.display()));
+
+    let mut ticker = tokio::time::interval(poll_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_flush = Instant::now();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            _ = ticker.tick() => {}
+        }
+        let flush = last_flush.elapsed() >= flush_interval;
+        for file in &mut followed {
+            poll_file(file, flush, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
+        }
+        if flush {
+            last_flush = Instant::now();
+        }
+    }
+
+    say("stopping: storing what was read, then delivering alerts");
+    for file in &mut followed {
+        if let Some(stalled) = file.stalled.take() {
+            process(&stalled, &mut pipeline, &dispatcher, &metrics, &mut rejects).await.with_context(
+                || format!("{} is stalled on a chunk that cannot be stored", file.tailer.path().display()),
+            )?;
+        }
+        let last = tokio::task::block_in_place(|| file.tailer.finish());
+        if let Some(last) = last {
+            process(&last, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
+        }
+        pipeline.count_input(FILES_SOURCE, &file.tailer.take_counts());
+    }
+    let RunSummary { flushed, by_detector, tally, .. } = pipeline.finish()?;
+    enqueue(&dispatcher, flushed).await?;
+    let _ = stop.send(true);
+    let _ = delivery.await;
+    let report = dispatcher.drain(args.shutdown_timeout).await;
+    say(&format!(
+        "stored {} events and {} dead letters in {} new files; {}; alert delivery at shutdown: {report}",
+        tally.events,
+        tally.dead_letters,
+        tally.created,
+        alert_summary(&by_detector)
+    ));
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+    Ok(())
+}
+
+/// Reads what one file gained and pushes it through the pipeline; a chunk that cannot be
+/// stored is kept and retried at the next poll, and the file is not read further meanwhile.
+async fn poll_file(
+    file: &mut FollowedFile,
+    flush: bool,
+    pipeline: &mut Pipeline,
+    dispatcher: &Arc<Dispatcher>,
+    metrics: &Metrics,
+    rejects: &mut RejectReporter,
+) -> anyhow::Result<()> {
+    loop {
+        let next = match file.stalled.take() {
+            Some(stalled) => Some(stalled),
+            None => tokio::task::block_in_place(|| file.tailer.poll(flush))?,
+        };
+        let Some(tail) = next else { break };
+        if let Err(error) = process(&tail, pipeline, dispatcher, metrics, rejects).await {
+            tracing::error!(path = %file.tailer.path().display(), error = %format!("{error:#}"),
+                "cannot store a chunk; the file is stalled and the chunk is retried at the next poll");
+            file.stalled = Some(tail);
+            break;
+        }
+    }
+    pipeline.count_input(FILES_SOURCE, &file.tailer.take_counts());
+    Ok(())
+}
+
+async fn process(
+    tail: &TailChunk,
+    pipeline: &mut Pipeline,
+    dispatcher: &Arc<Dispatcher>,
+    metrics: &Metrics,
+    rejects: &mut RejectReporter,
+) -> anyhow::Result<()> {
+    rejects.report(&tail.chunk.rejected)?;
+    let alerts = pipeline.process(FILES_SOURCE, &tail.stream, &tail.chunk).await?;
+    if let Some(newest) = tail.chunk.events.iter().map(|event| event.ts).max() {
+        let gauge = metrics.last_event_timestamp.with_label_values(&[FILES_SOURCE]);
+        gauge.set(gauge.get().max(newest.timestamp()));
+    }
+    enqueue(dispatcher, alerts).await
+}
+
+async fn enqueue(dispatcher: &Arc<Dispatcher>, alerts: Vec<Alert>) -> anyhow::Result<()> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let dispatcher = dispatcher.clone();
+    tokio::task::spawn_blocking(move || dispatcher.enqueue(&alerts))
+        .await
+        .context("alert outbox task failed")?
+        .context("cannot write alerts to the outbox")?;
+    Ok(())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

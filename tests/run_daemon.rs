@@ -1,0 +1,171 @@
+//! `rolewatch run` following the live log of a real PostgreSQL with pgAudit: the daemon reads
+//! the jsonlog file while the server writes it, stores and checks every record, delivers the
+//! alerts to a real webhook receiver, serves metrics, and on SIGTERM stores what it holds and
+//! exits 0. What it stored must be exactly what a one-shot parse of the final file yields.
+
+// Test code: failing loudly with a clear message is the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rolewatch_e2e::{
+    Receiver, http_get, metric_value, parquet_files, read_parquet, rolewatch_binary, run_rolewatch,
+    run_script, stored_events, wait_until,
+};
+
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const GENEROUS: Duration = Duration::from_secs(60);
+
+struct Sandbox<'a>(&'a Path);
+
+impl Drop for Sandbox<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(rolewatch_e2e::repo_root().join("scripts/pg-sandbox.sh"))
+            .arg("stop")
+            .arg(self.0)
+            .status();
+    }
+}
+
+#[test]
+fn run_follows_a_live_pgaudit_log_and_stops_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let pg_dir = work.path().join("pg");
+    run_script("scripts/pg-sandbox.sh", &[Path::new("start"), &pg_dir]);
+    let sandbox = Sandbox(&pg_dir);
+    let log = pg_dir.join("log/postgresql.json");
+
+    let receiver = Receiver::start();
+    let example =
+        std::fs::read_to_string(rolewatch_e2e::repo_root().join("examples/rolewatch.toml")).unwrap();
+    let config = format!(
+        "{example}
+[source.files]
+paths = [\"{}\"]
+format = \"pgaudit-jsonlog\"
+poll_interval = \"200ms\"
+flush_interval = \"1s\"
+
+[metrics]
+listen = \"127.0.0.1:0\"
+
+[alerts]
+allow_private_destinations = true
+[alerts.grouping]
+group_wait = \"0s\"
+
+[[alerts.webhook]]
+name = \"soc\"
+url_env = \"E2E_WEBHOOK_URL\"
+secret_env = \"E2E_WEBHOOK_SECRET\"
+",
+        log.display()
+    );
+    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
+
+    let mut daemon = Command::new(rolewatch_binary())
+        .current_dir(work.path())
+        .args(["run", "--config", "rolewatch.toml"])
+        .env("E2E_WEBHOOK_URL", receiver.url())
+        .env("E2E_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_sender, lines) = mpsc::channel::<String>();
+    let stderr = daemon.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_sender.send(line);
+        }
+    });
+    let mut stderr_seen = Vec::new();
+    let address = loop {
+        let line = lines.recv_timeout(GENEROUS).expect("the daemon says where it serves metrics");
+        stderr_seen.push(line.clone());
+        if let Some(rest) = line.split("on http://").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    assert_eq!(http_get(&address, "/healthz").unwrap().0, 200);
+    assert!(wait_until(GENEROUS, || http_get(&address, "/ready").is_ok_and(|(status, _)| status == 200)));
+
+    // The workload runs while the daemon follows the log; stopping the server flushes the log.
+    run_script("scripts/pg-workload.sh", &[&pg_dir]);
+    run_script("scripts/pg-sandbox.sh", &[Path::new("stop"), &pg_dir]);
+    drop(sandbox);
+    let log_size = std::fs::metadata(&log).unwrap().len() as f64;
+    let everything_read = wait_until(GENEROUS, || {
+        let metrics = http_get(&address, "/metrics").map(|(_, body)| body).unwrap_or_default();
+        metric_value(&metrics, "rolewatch_source_bytes_total{source=\"files\"}") == Some(log_size)
+    });
+    let metrics = http_get(&address, "/metrics").unwrap().1;
+    assert!(everything_read, "the daemon did not read the whole log ({log_size} bytes):\n{metrics}");
+    for series in [
+        "rolewatch_lake_events_stored_total",
+        "rolewatch_lake_flush_duration_seconds_count",
+        "rolewatch_alert_messages_delivered_total{destination=\"soc\"}",
+        "rolewatch_alert_outbox_entries{destination=\"soc\"}",
+    ] {
+        assert!(metric_value(&metrics, series).is_some(), "{series} not served:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("app_reader") && !metrics.contains("127.0.0.1:"),
+        "unbounded labels:\n{metrics}"
+    );
+
+    // SIGTERM: the daemon stores what it holds, delivers, and exits 0.
+    let pid = daemon.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exited = wait_until(GENEROUS, || daemon.try_wait().unwrap().is_some());
+    if !exited {
+        let _ = daemon.kill();
+    }
+    let status = daemon.wait().unwrap();
+    stderr_seen.extend(lines.try_iter());
+    let stderr_text = stderr_seen.join("\n");
+    assert!(exited && status.success(), "the daemon did not stop cleanly ({status}):\n{stderr_text}");
+
+    // Exactly the events of a one-shot parse of the final file, each stored once.
+    let parsed =
+        run_rolewatch(work.path(), &["parse", "--format", "pgaudit-jsonlog", log.to_str().unwrap()], &[]);
+    assert!(parsed.status.success());
+    let expected: BTreeSet<(i64, String)> = String::from_utf8_lossy(&parsed.stdout)
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            (event["source_offset"].as_i64().unwrap(), event["command"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let stored = stored_events(&read_parquet(&parquet_files(&work.path().join("rolewatch-data/events"))));
+    let stored_keys: Vec<(i64, String)> =
+        stored.iter().map(|event| (event.source_offset.unwrap(), event.command.clone())).collect();
+    assert_eq!(stored_keys.len(), expected.len(), "every event stored exactly once");
+    assert_eq!(stored_keys.into_iter().collect::<BTreeSet<_>>(), expected);
+
+    // The planted actions reached the webhook.
+    let delivered: Vec<serde_json::Value> = receiver
+        .received()
+        .iter()
+        .flat_map(|request| {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            body["alerts"].as_array().cloned().unwrap_or_default()
+        })
+        .collect();
+    for (detector, role) in [
+        ("large_export", "app_reader"),
+        ("large_export", "report_reader"),
+        ("ddl_by_non_admin", "app_writer"),
+    ] {
+        assert!(
+            delivered.iter().any(|alert| alert["detector"] == detector && alert["role"] == role),
+            "no {detector} alert for {role} delivered: {delivered:#?}\n{stderr_text}"
+        );
+    }
+    assert!(!stderr_text.contains(WEBHOOK_SECRET) && !stderr_text.contains(&receiver.url()));
+}
