@@ -313,6 +313,48 @@ mod tests {
         assert!(text.contains("rolewatch_build_info{version="));
     }
 
+    /// The metric names a scrape shows (`# TYPE` lines), with a dispatcher registered.
+    fn served_names() -> std::collections::BTreeSet<String> {
+        let outbox = tempfile::tempdir().unwrap();
+        let config: rolewatch_alert::AlertsConfig = toml::from_str(
+            "allow_private_destinations = true\n[[webhook]]\nname = \"soc\"\nurl = \"http://127.0.0.1:9/x\"\nsecret_env = \"S\"\n",
+        )
+        .unwrap();
+        let lookup = |_: &str| Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned());
+        let metrics = Metrics::new();
+        metrics.register_dispatcher(Arc::new(Dispatcher::open_with_env(&config, outbox.path(), &lookup).unwrap()));
+        // Vectors appear once they have a child: touch every one.
+        metrics.records_read.with_label_values(&["s"]);
+        metrics.bytes_read.with_label_values(&["s"]);
+        metrics.last_event_timestamp.with_label_values(&["s"]);
+        metrics.events_parsed.with_label_values(&["s"]);
+        metrics.rejected.with_label_values(&["s", "invalid_json"]);
+        metrics.skipped.with_label_values(&["s", "server_chatter"]);
+        metrics.files.with_label_values(&["events", "created"]);
+        metrics.bytes_written.with_label_values(&["events"]);
+        metrics.write_errors.with_label_values(&["store"]);
+        metrics.alerts.with_label_values(&["large_export", "high"]);
+        metrics
+            .render()
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split(' ').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_catalogue_lists_exactly_what_is_served() {
+        let catalogue = include_str!("../../../docs/metrics.md");
+        let documented: std::collections::BTreeSet<String> = catalogue
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `rolewatch_"))
+            .filter_map(|rest| rest.split('`').next())
+            .map(|name| format!("rolewatch_{name}"))
+            .collect();
+        assert_eq!(documented, served_names());
+    }
+
     #[test]
     fn dispatcher_counters_are_exported() {
         let outbox = tempfile::tempdir().unwrap();
