@@ -171,6 +171,16 @@ fn quick_start_stores_the_planted_actions_and_alerts_on_them() {
     assert!(!String::from_utf8_lossy(&output.stderr).contains(WEBHOOK_SECRET));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&webhook_url));
 
+    // A backtest over the lake gives the same alerts, ids included: detection is deterministic
+    // and the lake gives back exactly the events that were stored.
+    let backtest = run_rolewatch(
+        work.path(),
+        &["detect", "--config", "rolewatch.toml", "--lake", "rolewatch-data"],
+        &[],
+    );
+    assert!(backtest.status.success(), "{}", String::from_utf8_lossy(&backtest.stderr));
+    assert_eq!(alerts_of(&backtest.stdout), alerts);
+
     // A second ingest of the same file stores nothing new and rewrites nothing.
     let before = lake_snapshot(&lake);
     let again = run_rolewatch(work.path(), &args, &env);

@@ -34,6 +34,17 @@ impl fmt::Display for Source {
     }
 }
 
+impl std::str::FromStr for Source {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [Self::Postgres, Self::Mariadb, Self::Mysql]
+            .into_iter()
+            .find(|source| source.as_str() == text)
+            .ok_or_else(|| format!("unknown source {text:?}, expected postgres, mariadb or mysql"))
+    }
+}
+
 /// The log format a record was read in. Its names are the `--format` values of the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LogFormat {

@@ -31,7 +31,9 @@ mod batch;
 mod dead_letter;
 mod error;
 mod naming;
+mod scan;
 mod store;
+mod unbatch;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -44,7 +46,9 @@ pub use batch::events_to_batch;
 pub use dead_letter::{DeadLetter, dead_letter_schema};
 pub use error::LakeError;
 pub use naming::{FINGERPRINT_BYTES, StreamId, event_file_key};
+pub use scan::StoredHour;
 pub use store::{PutStatus, WrittenFile, encode_parquet};
+pub use unbatch::batch_to_events;
 
 /// The prefix of event files in the lake.
 pub const EVENTS_PREFIX: &str = "events";

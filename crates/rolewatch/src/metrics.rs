@@ -322,7 +322,9 @@ mod tests {
         .unwrap();
         let lookup = |_: &str| Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned());
         let metrics = Metrics::new();
-        metrics.register_dispatcher(Arc::new(Dispatcher::open_with_env(&config, outbox.path(), &lookup).unwrap()));
+        metrics.register_dispatcher(Arc::new(
+            Dispatcher::open_with_env(&config, outbox.path(), &lookup).unwrap(),
+        ));
         // Vectors appear once they have a child: touch every one.
         metrics.records_read.with_label_values(&["s"]);
         metrics.bytes_read.with_label_values(&["s"]);

@@ -1,12 +1,16 @@
-//! `rolewatch detect`: a backtest of the detectors over log files.
+//! `rolewatch detect`: a backtest of the detectors over log files or over the lake.
 //!
-//! Nothing is stored and no learned state is read or written, so the same files always give
+//! Nothing is stored and no learned state is read or written, so the same events always give
 //! the same alerts; `--deliver` also sends them to the configured destinations.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
 use clap::Args;
+use rolewatch_event::LogFormat;
+use rolewatch_lake::Lake;
 
 use super::{DetectionRun, InputArgs, RejectReporter, alert_summary, deliver, input_summary, say};
 use crate::config::Config;
@@ -17,14 +21,45 @@ pub struct DetectArgs {
     /// The config file (TOML).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
+    /// Read the events from this lake instead of log files.
+    #[arg(long, conflicts_with = "paths")]
+    pub lake: Option<PathBuf>,
+    /// With --lake: events at or after this time, RFC 3339 (`2026-11-01T00:00:00Z`) or an age
+    /// (`90d`, `12h`).
+    #[arg(long, requires = "lake", value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// With --lake: events before this time, RFC 3339 or an age.
+    #[arg(long, requires = "lake", value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
     /// Also deliver the alerts to the configured destinations (through the outbox).
     #[arg(long)]
     pub deliver: bool,
     /// How long to keep trying to deliver alerts before leaving the rest in the outbox.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub deliver_timeout: Duration,
-    #[command(flatten)]
-    pub input: InputArgs,
+    /// The log format (with log files); sniffed from the first lines when absent.
+    #[arg(long, short = 'f')]
+    pub format: Option<LogFormat>,
+    /// The server name stamped on every event read from log files.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Stop with an error at the first record of a log file that cannot be parsed.
+    #[arg(long)]
+    pub strict: bool,
+    /// Log files to read (`-` reads standard input); or use --lake.
+    #[arg(value_name = "PATH", required_unless_present = "lake")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `2026-11-01T00:00:00Z`, or an age before now such as `90d`.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    let age = humantime::parse_duration(text)
+        .map_err(|_| format!("{text:?} is neither an RFC 3339 time nor an age like 90d"))?;
+    let age = chrono::TimeDelta::from_std(age).map_err(|error| error.to_string())?;
+    Ok(Utc::now() - age)
 }
 
 /// Runs the command.
@@ -34,14 +69,9 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
         None => Config::default(),
     };
     let mut detection = DetectionRun::new(&config, None)?;
-    let mut rejects = RejectReporter::new(args.input.strict);
-    for input in args.input.inputs() {
-        let mut reader = tokio::task::block_in_place(|| args.input.open(&input, config.lake.chunk_events))?;
-        while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {
-            rejects.report(&chunk.rejected)?;
-            detection.observe(&chunk.events)?;
-        }
-        say(&input_summary(reader.name(), reader.format(), reader.counts()));
+    match &args.lake {
+        Some(lake) => detect_over_lake(lake, args.since, args.until, &mut detection).await?,
+        None => detect_over_files(&args, config.lake.chunk_events, &mut detection)?,
     }
     let (alerts, by_detector) = detection.finish()?;
     say(&alert_summary(&by_detector));
@@ -51,5 +81,50 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
             None => say("--deliver: no destination is configured in [alerts]"),
         }
     }
+    Ok(())
+}
+
+fn detect_over_files(
+    args: &DetectArgs,
+    chunk_events: usize,
+    detection: &mut DetectionRun,
+) -> anyhow::Result<()> {
+    let input = InputArgs {
+        format: args.format,
+        server: args.server.clone(),
+        strict: args.strict,
+        paths: args.paths.clone(),
+    };
+    let mut rejects = RejectReporter::new(args.strict);
+    for path in input.inputs() {
+        let mut reader = tokio::task::block_in_place(|| input.open(&path, chunk_events))?;
+        while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {
+            rejects.report(&chunk.rejected)?;
+            detection.observe(&chunk.events)?;
+        }
+        say(&input_summary(reader.name(), reader.format(), reader.counts()));
+    }
+    Ok(())
+}
+
+async fn detect_over_lake(
+    path: &std::path::Path,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    detection: &mut DetectionRun,
+) -> anyhow::Result<()> {
+    if !path.join(rolewatch_lake::EVENTS_PREFIX).is_dir() {
+        bail!("{} is not a rolewatch lake (no {}/ directory)", path.display(), rolewatch_lake::EVENTS_PREFIX);
+    }
+    let lake =
+        Lake::open_local(path).with_context(|| format!("cannot open the lake at {}", path.display()))?;
+    let hours = lake.event_hours(since, until).await?;
+    let mut events_read = 0;
+    for hour in &hours {
+        let events = lake.read_hour(hour, since, until).await?;
+        events_read += events.len();
+        detection.observe(&events)?;
+    }
+    say(&format!("lake {}: {} events in {} hour partitions", path.display(), events_read, hours.len()));
     Ok(())
 }
