@@ -9,10 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use rolewatch_event::LogFormat;
 use rolewatch_lake::Lake;
 
-use super::{DetectionRun, InputArgs, RejectReporter, alert_summary, deliver, input_summary, say};
+use super::{DetectionRun, InputArgs, ReadArgs, RejectReporter, alert_summary, deliver, input_summary, say};
 use crate::config::Config;
 
 /// Arguments of `rolewatch detect`.
@@ -37,15 +36,9 @@ pub struct DetectArgs {
     /// How long to keep trying to deliver alerts before leaving the rest in the outbox.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub deliver_timeout: Duration,
-    /// The log format (with log files); sniffed from the first lines when absent.
-    #[arg(long, short = 'f')]
-    pub format: Option<LogFormat>,
-    /// The server name stamped on every event read from log files.
-    #[arg(long)]
-    pub server: Option<String>,
-    /// Stop with an error at the first record of a log file that cannot be parsed.
-    #[arg(long)]
-    pub strict: bool,
+    /// How log files are read (with log files only).
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Log files to read (`-` reads standard input); or use --lake.
     #[arg(value_name = "PATH", required_unless_present = "lake")]
     pub paths: Vec<PathBuf>,
@@ -89,13 +82,8 @@ fn detect_over_files(
     chunk_events: usize,
     detection: &mut DetectionRun,
 ) -> anyhow::Result<()> {
-    let input = InputArgs {
-        format: args.format,
-        server: args.server.clone(),
-        strict: args.strict,
-        paths: args.paths.clone(),
-    };
-    let mut rejects = RejectReporter::new(args.strict);
+    let input = InputArgs { read: args.read.clone(), paths: args.paths.clone() };
+    let mut rejects = RejectReporter::new(args.read.strict);
     for path in input.inputs() {
         let mut reader = tokio::task::block_in_place(|| input.open(&path, chunk_events))?;
         while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {

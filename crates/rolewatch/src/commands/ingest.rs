@@ -48,7 +48,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the lake at {}", config.lake.path.display()))?;
     let detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
     let mut pipeline = Pipeline::new(lake, detection, Arc::new(Metrics::new()));
-    let mut rejects = RejectReporter::new(args.input.strict);
+    let mut rejects = RejectReporter::new(args.input.read.strict);
 
     for input in args.input.inputs() {
         let mut reader = tokio::task::block_in_place(|| args.input.open(&input, config.lake.chunk_events))?;

@@ -22,9 +22,9 @@ use rolewatch_parse::{ParserOptions, Rejected};
 use crate::config::Config;
 use crate::input::{InputCounts, InputPath, SourceReader};
 
-/// The arguments every command that reads log files takes.
+/// How log files are read: the options every command that reads them takes.
 #[derive(Debug, Clone, Args)]
-pub struct InputArgs {
+pub struct ReadArgs {
     /// The log format (pgaudit-jsonlog, pgaudit-csvlog, pgaudit-stderr, mariadb-audit,
     /// mysql-audit-json). Sniffed from the first lines when absent.
     #[arg(long, short = 'f')]
@@ -36,6 +36,13 @@ pub struct InputArgs {
     /// and keeping it as a dead letter.
     #[arg(long)]
     pub strict: bool,
+}
+
+/// The log files a command reads, and how.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Log files to read; `-` reads standard input.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -44,7 +51,7 @@ pub struct InputArgs {
 impl InputArgs {
     /// The parser settings these arguments ask for.
     pub fn parser_options(&self) -> ParserOptions {
-        ParserOptions { server: self.server.clone() }
+        ParserOptions { server: self.read.server.clone() }
     }
 
     /// The inputs, with files made absolute so that positions name the same file however the
@@ -61,7 +68,7 @@ impl InputArgs {
 
     /// Opens one input for reading in chunks.
     pub fn open(&self, input: &InputPath, chunk_events: usize) -> anyhow::Result<SourceReader> {
-        SourceReader::open(input, self.format, &self.parser_options(), chunk_events)
+        SourceReader::open(input, self.read.format, &self.parser_options(), chunk_events)
     }
 }
 

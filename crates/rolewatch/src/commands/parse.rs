@@ -32,7 +32,7 @@ struct Summary {
 pub fn run(args: ParseArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut rejects = RejectReporter::new(args.input.strict);
+    let mut rejects = RejectReporter::new(args.input.read.strict);
     let mut summary = Summary::default();
     for input in args.input.inputs() {
         let mut reader = args.input.open(&input, 8192)?;
