@@ -9,12 +9,22 @@
 #   Extra packages can also be given in $ROLEWATCH_EXTRA_DEPS (space separated).
 set -euo pipefail
 
-# Extend this list as new sample sources are added (e.g. mariadb-server, kcat).
+# Extend this list as new sample sources are added (e.g. mariadb-server).
 PACKAGES=(
   postgresql-15
   postgresql-15-pgaudit
   postgresql-client-15
   shellcheck
+  # scripts/kafka.sh: Apache Kafka's jars come from Maven Central through Maven and run on
+  # Java 17; kcat checks that the broker answers (and is a real shipper in the tests).
+  maven
+  openjdk-17-jre-headless
+  kcat
+  # rdkafka builds librdkafka from source (cmake-build) with TLS (OpenSSL) and OIDC (curl).
+  cmake
+  g++
+  libssl-dev
+  libcurl4-openssl-dev
 )
 
 # shellcheck disable=SC2206 # word splitting of the env var is intended
