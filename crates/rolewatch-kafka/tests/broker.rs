@@ -143,6 +143,29 @@ async fn the_durable_position_wins_over_the_kafka_commit() {
     assert_eq!(seen.offsets_by_partition(), expected);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_partition_waits_while_the_others_go_on() {
+    let Fixture { brokers, topic, config, positions } = fixture("pause", 0).await;
+    let mut source = KafkaSource::new(&config, positions).unwrap();
+    consume_until(&mut source, |seen| assigned_events(&seen.events).len() == 3).await;
+    source.pause(&topic, 0).unwrap();
+    assert!(matches!(source.pause(&topic, 9), Err(KafkaSourceError::NotAssigned { .. })));
+
+    produce(&brokers, &topic, PARTITIONS, 0..10).await;
+    let seen = consume_until(&mut source, |seen| {
+        let offsets = seen.offsets_by_partition();
+        [1, 2].iter().all(|p| offsets.get(p).is_some_and(|offsets| offsets.len() == 10))
+    })
+    .await;
+    // Paused before anything was produced: nothing of partition 0 was fetched.
+    assert_eq!(seen.offsets_by_partition().get(&0), None);
+
+    source.resume(&topic, 0).unwrap();
+    let seen = consume_until(&mut source, |seen| seen.records().len() >= 10).await;
+    let expected: BTreeMap<i32, Vec<i64>> = BTreeMap::from([(0, (0..10).collect())]);
+    assert_eq!(seen.offsets_by_partition(), expected);
+}
+
 /// What a consumer task reports to the test.
 #[derive(Debug)]
 enum Report {
