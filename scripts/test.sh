@@ -24,6 +24,14 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "starting the Kafka broker (scripts/kafka.sh)"
+# The Kafka tests would start it themselves; starting it here shows its log on failure and
+# lets the suite stop it afterwards when it was not running before.
+if ! scripts/kafka.sh status >/dev/null 2>&1; then
+  trap 'scripts/kafka.sh stop' EXIT
+fi
+scripts/kafka.sh start
+
 step "cargo test"
 cargo test --workspace --locked
 
