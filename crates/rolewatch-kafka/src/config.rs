@@ -66,8 +66,8 @@ pub enum SettingValue {
     },
 }
 
-/// The `[source.kafka]` table. Parsed strictly; [`KafkaSourceConfig::client_config`] resolves
-/// secrets and builds the librdkafka configuration.
+/// The `[source.kafka]` table. Parsed strictly; [`KafkaSourceConfig::validate`] checks it, and
+/// [`KafkaSource::new`](crate::KafkaSource::new) reads secrets and builds the librdkafka config.
 ///
 /// Its `Debug` output never shows the value of a setting whose name contains `password`,
 /// `secret`, `sasl` or `key` (such values print as `[redacted]`), so the config can be logged.
