@@ -305,6 +305,22 @@ impl KafkaSource {
         self.floors.partitions()
     }
 
+    /// The partition's high watermark (the offset the next produced record will get), asked of
+    /// the broker: blocks up to `timeout`, so call it off the hot path (the run loop does, every
+    /// few seconds, for consumer-lag metrics). Lag is `high watermark - 1 - durable offset`.
+    pub fn fetch_high_watermark(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<i64, KafkaSourceError> {
+        let (_, high) = self
+            .consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .map_err(|source| KafkaSourceError::Consume { source })?;
+        Ok(high)
+    }
+
     /// A handle on whether the broker is reachable, for `/ready`.
     pub fn readiness(&self) -> Readiness {
         Readiness(Arc::clone(&self.ready))

@@ -42,6 +42,8 @@ pub struct Config {
 pub struct SourceConfig {
     /// `[source.files]`: local log files followed as they grow.
     pub files: Option<FilesSourceConfig>,
+    /// `[source.kafka]`: a Kafka consumer group (the production source).
+    pub kafka: Option<crate::kafka::KafkaSection>,
 }
 
 /// `[source.files]`: follow local log files as the database writes them (single machine).

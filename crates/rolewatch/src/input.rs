@@ -50,6 +50,51 @@ pub struct Chunk {
     pub events: Vec<AuditEvent>,
     /// Records the parser could not read.
     pub rejected: Vec<Rejected>,
+    /// The part of the input the chunk accounts for: every record in it is one of the events,
+    /// one of the rejected records, or skipped chatter. This is what becomes durable once the
+    /// chunk is stored.
+    pub span: Span,
+}
+
+/// A contiguous part of an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Span {
+    /// Bytes `start..end` of a file (end exclusive).
+    Bytes {
+        /// The file's name as read.
+        path: String,
+        /// The first byte.
+        start: u64,
+        /// One past the last byte: where reading resumes.
+        end: u64,
+    },
+    /// Offsets `first..=last` of a Kafka topic partition.
+    Offsets {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The first offset.
+        first: i64,
+        /// The last offset (inclusive).
+        last: i64,
+    },
+}
+
+impl Default for Span {
+    fn default() -> Self {
+        Self::Bytes { path: String::new(), start: 0, end: 0 }
+    }
+}
+
+impl Span {
+    /// Whether the span covers nothing.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Bytes { start, end, .. } => start >= end,
+            Self::Offsets { first, last, .. } => first > last,
+        }
+    }
 }
 
 /// Counts for one input, for the summary a command prints.
@@ -101,6 +146,7 @@ pub struct LineFeeder {
     chunk_events: usize,
     line_number: u64,
     offset: u64,
+    chunk_start: u64,
     counts: InputCounts,
 }
 
@@ -114,6 +160,7 @@ impl LineFeeder {
             chunk_events: chunk_events.max(1),
             line_number: 0,
             offset: 0,
+            chunk_start: 0,
             counts: InputCounts::default(),
         }
     }
@@ -134,21 +181,22 @@ impl LineFeeder {
         self.output.events.len() >= self.chunk_events
     }
 
-    /// Makes the parser emit every event it holds back waiting for more lines.
-    pub fn flush_parser(&mut self) {
+    /// Whether anything was read since the last cut.
+    pub fn has_uncut_input(&self) -> bool {
+        self.offset > self.chunk_start
+    }
+
+    /// Cuts a chunk at the current position: the parser emits what it holds back (so that the
+    /// chunk accounts for every byte of its span), and everything it made since the last cut
+    /// is taken and counted.
+    pub fn cut_chunk(&mut self) -> Chunk {
         self.parser.finish(&mut self.output);
-    }
-
-    /// Whether anything is waiting to be taken.
-    pub fn has_output(&self) -> bool {
-        !self.output.events.is_empty() || !self.output.rejected.is_empty()
-    }
-
-    /// Takes what the parser made so far as a chunk, and counts it.
-    pub fn take_chunk(&mut self) -> Chunk {
+        let span = Span::Bytes { path: self.name.clone(), start: self.chunk_start, end: self.offset };
+        self.chunk_start = self.offset;
         let chunk = Chunk {
             events: std::mem::take(&mut self.output.events),
             rejected: std::mem::take(&mut self.output.rejected),
+            span,
         };
         self.counts.events += chunk.events.len() as u64;
         for rejected in &chunk.rejected {
@@ -278,12 +326,11 @@ impl SourceReader {
                 format!("cannot read {} at byte {}", self.feeder.name(), self.feeder.offset())
             })?;
             if read == 0 {
-                self.feeder.flush_parser();
                 self.finished = true;
-                return Ok(Some(self.feeder.take_chunk()));
+                return Ok(Some(self.feeder.cut_chunk()));
             }
             if self.feeder.feed(&line) {
-                return Ok(Some(self.feeder.take_chunk()));
+                return Ok(Some(self.feeder.cut_chunk()));
             }
         }
     }
@@ -351,7 +398,8 @@ mod tests {
         let mut reader = SourceReader::open(&input, None, &ParserOptions::default(), 3).unwrap();
         let mut sizes = Vec::new();
         while let Some(chunk) = reader.next_chunk().unwrap() {
-            assert!(chunk.events.len() <= 3);
+            // A cut also flushes the statement the parser was holding back: one more at most.
+            assert!(chunk.events.len() <= 3 + 1);
             sizes.push(chunk.events.len());
         }
         assert_eq!(sizes.iter().sum::<usize>(), 10);

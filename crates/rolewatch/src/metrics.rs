@@ -54,6 +54,14 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     /// `rolewatch_ready`: 1 when the pipeline can make progress (sources reachable), else 0.
     pub ready: IntGauge,
+    /// `rolewatch_kafka_assigned_partitions`: partitions this member holds.
+    pub kafka_assigned: IntGauge,
+    /// `rolewatch_kafka_consumer_lag{topic,partition}`: records in the partition after its
+    /// durable position.
+    pub kafka_lag: IntGaugeVec,
+    /// `rolewatch_kafka_partition_stalled{topic,partition}`: 1 while a chunk of the partition
+    /// cannot be stored (the partition is paused and the chunk retried), else 0.
+    pub kafka_stalled: IntGaugeVec,
 }
 
 impl Metrics {
@@ -122,6 +130,21 @@ impl Metrics {
             alerts: counter_vec("rolewatch_detect_alerts_total", "Alerts raised", &["detector", "severity"]),
             ready: IntGauge::new("rolewatch_ready", "1 when the pipeline can make progress")
                 .expect("valid metric"),
+            kafka_assigned: IntGauge::new(
+                "rolewatch_kafka_assigned_partitions",
+                "Kafka partitions this member holds",
+            )
+            .expect("valid metric"),
+            kafka_lag: gauge_vec(
+                "rolewatch_kafka_consumer_lag",
+                "Records in the partition after its durable position",
+                &["topic", "partition"],
+            ),
+            kafka_stalled: gauge_vec(
+                "rolewatch_kafka_partition_stalled",
+                "1 while a chunk of the partition cannot be stored",
+                &["topic", "partition"],
+            ),
             registry,
         };
         let collectors: [Box<dyn Collector>; 14] = [
@@ -143,7 +166,14 @@ impl Metrics {
         for collector in collectors {
             metrics.registry.register(collector).expect("metric names are unique");
         }
-        metrics.registry.register(Box::new(metrics.ready.clone())).expect("metric names are unique");
+        for collector in [
+            Box::new(metrics.ready.clone()) as Box<dyn Collector>,
+            Box::new(metrics.kafka_assigned.clone()),
+            Box::new(metrics.kafka_lag.clone()),
+            Box::new(metrics.kafka_stalled.clone()),
+        ] {
+            metrics.registry.register(collector).expect("metric names are unique");
+        }
         metrics
     }
 
@@ -336,6 +366,8 @@ mod tests {
         metrics.bytes_written.with_label_values(&["events"]);
         metrics.write_errors.with_label_values(&["store"]);
         metrics.alerts.with_label_values(&["large_export", "high"]);
+        metrics.kafka_lag.with_label_values(&["pg", "0"]);
+        metrics.kafka_stalled.with_label_values(&["pg", "0"]);
         metrics
             .render()
             .lines()

@@ -90,21 +90,22 @@ impl Tailer {
                 open.feeder.feed(&whole)
             };
             if full {
-                return Ok(Some(TailChunk { stream: open.stream.clone(), chunk: open.feeder.take_chunk() }));
+                return Ok(Some(TailChunk { stream: open.stream.clone(), chunk: open.feeder.cut_chunk() }));
             }
         }
         if self.stream_ended()? {
             let Some(mut open) = self.open.take() else { return Ok(None) };
             tracing::info!(path = %self.path.display(), "file rotated or truncated: its stream ends here");
-            open.feeder.flush_parser();
-            return Ok(Some(TailChunk { stream: open.stream, chunk: open.feeder.take_chunk() }));
+            let chunk = open.feeder.cut_chunk();
+            if chunk.span.is_empty() {
+                // Nothing left of the old file: go straight on to the new one.
+                return self.poll(flush);
+            }
+            return Ok(Some(TailChunk { stream: open.stream, chunk }));
         }
         let Some(open) = self.open.as_mut() else { return Ok(None) };
-        if flush {
-            open.feeder.flush_parser();
-        }
-        if flush && open.feeder.has_output() {
-            return Ok(Some(TailChunk { stream: open.stream.clone(), chunk: open.feeder.take_chunk() }));
+        if flush && open.feeder.has_uncut_input() {
+            return Ok(Some(TailChunk { stream: open.stream.clone(), chunk: open.feeder.cut_chunk() }));
         }
         Ok(None)
     }
@@ -114,13 +115,12 @@ impl Tailer {
         self.open.as_mut().map(|open| open.feeder.take_counts()).unwrap_or_default()
     }
 
-    /// Ends the stream at shutdown: everything the parser holds, as a last chunk.
+    /// Ends the stream at shutdown: what was read since the last cut, as a last chunk.
     pub fn finish(&mut self) -> Option<TailChunk> {
         let open = self.open.as_mut()?;
-        open.feeder.flush_parser();
         open.feeder
-            .has_output()
-            .then(|| TailChunk { stream: open.stream.clone(), chunk: open.feeder.take_chunk() })
+            .has_uncut_input()
+            .then(|| TailChunk { stream: open.stream.clone(), chunk: open.feeder.cut_chunk() })
     }
 
     fn try_open(&self) -> anyhow::Result<Option<OpenFile>> {

@@ -6,6 +6,7 @@ pub mod detect;
 pub mod ingest;
 pub mod parse;
 pub mod run;
+mod run_kafka;
 
 use std::collections::BTreeMap;
 use std::io::Write;

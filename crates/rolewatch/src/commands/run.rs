@@ -13,12 +13,14 @@ use anyhow::{Context, bail};
 use clap::Args;
 use rolewatch_alert::Dispatcher;
 use rolewatch_event::Alert;
-use rolewatch_lake::Lake;
+use rolewatch_lake::{Lake, StreamId};
 use rolewatch_parse::ParserOptions;
 use tokio::sync::watch;
 
+use super::run_kafka::{KAFKA_SOURCE, KafkaRun, ReadyChunk};
 use super::{DetectionRun, RejectReporter, alert_summary, say};
 use crate::config::Config;
+use crate::input::Chunk;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, RunSummary};
 use crate::serve;
@@ -47,11 +49,18 @@ struct FollowedFile {
 /// Runs the command until a stop signal.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    let Some(files) = config.source.files.clone() else {
-        bail!("{}: no source configured; add a [source.files] table", args.config.display());
+    if config.source.files.is_none() && config.source.kafka.is_none() {
+        bail!(
+            "{}: no source configured; add a [source.files] or [source.kafka] table",
+            args.config.display()
+        );
+    }
+    let (poll_interval, flush_interval) = match &config.source.files {
+        Some(files) => {
+            files.intervals().with_context(|| format!("invalid config file {}", args.config.display()))?
+        }
+        None => (Duration::from_secs(1), Duration::from_secs(5)),
     };
-    let (poll_interval, flush_interval) =
-        files.intervals().with_context(|| format!("invalid config file {}", args.config.display()))?;
     let metrics = Arc::new(Metrics::new());
     let (stop, stop_signal) = watch::channel(false);
 
@@ -73,19 +82,38 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let lake = Lake::open_local(&config.lake.path)
         .with_context(|| format!("cannot open the lake at {}", config.lake.path.display()))?;
     let detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
+    let mut kafka = match &config.source.kafka {
+        Some(section) => Some(KafkaRun::start(section.clone(), &lake).await?),
+        None => None,
+    };
     let mut pipeline = Pipeline::new(lake, detection, metrics.clone());
-    let options = ParserOptions { server: files.server.clone() };
-    let mut followed: Vec<FollowedFile> = files
-        .paths
-        .iter()
-        .map(|path| FollowedFile {
-            tailer: Tailer::new(path.clone(), files.format, options.clone(), config.lake.chunk_events),
-            stalled: None,
-        })
-        .collect();
+    let mut followed: Vec<FollowedFile> = match &config.source.files {
+        Some(files) => {
+            let options = ParserOptions { server: files.server.clone() };
+            files
+                .paths
+                .iter()
+                .map(|path| FollowedFile {
+                    tailer: Tailer::new(
+                        path.clone(),
+                        files.format,
+                        options.clone(),
+                        config.lake.chunk_events,
+                    ),
+                    stalled: None,
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let mut rejects = RejectReporter::new(false);
-    metrics.ready.set(1);
-    say(&format!("running: following {} files, lake {}", followed.len(), config.lake.path.display()));
+    metrics.ready.set(i64::from(kafka.is_none()));
+    say(&format!(
+        "running: following {} files{}, lake {}",
+        followed.len(),
+        if kafka.is_some() { " and a Kafka consumer group" } else { "" },
+        config.lake.path.display()
+    ));
 
     let mut ticker = tokio::time::interval(poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -96,6 +124,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tokio::select! {
             () = &mut signal => break,
             _ = ticker.tick() => {}
+            event = next_kafka_event(kafka.as_mut()) => {
+                let Some(kafka) = kafka.as_mut() else { continue };
+                match event {
+                    Ok(event) => {
+                        if let Some(ready) = kafka.handle(event, &metrics) {
+                            store_kafka_chunk(kafka, ready, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "kafka consumer error; retrying"),
+                }
+                continue;
+            }
+        }
+        if let Some(kafka) = kafka.as_mut() {
+            for ready in kafka.due(false) {
+                store_kafka_chunk(kafka, ready, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
+            }
+            pipeline.count_input(KAFKA_SOURCE, &kafka.buffers.take_counts());
+            kafka.update_metrics(&metrics);
         }
         let flush = last_flush.elapsed() >= flush_interval;
         for file in &mut followed {
@@ -107,15 +154,44 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     say("stopping: storing what was read, then delivering alerts");
+    if let Some(kafka) = kafka.as_mut() {
+        for ready in kafka.due(true) {
+            store_kafka_chunk(kafka, ready, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
+        }
+        for (topic, partition) in kafka.stalled_partitions() {
+            tracing::error!(%topic, partition,
+                "stopping with a stalled partition: its records are not durable and the next run reads them again");
+        }
+        pipeline.count_input(KAFKA_SOURCE, &kafka.buffers.take_counts());
+    }
     for file in &mut followed {
         if let Some(stalled) = file.stalled.take() {
-            process(&stalled, &mut pipeline, &dispatcher, &metrics, &mut rejects).await.with_context(
-                || format!("{} is stalled on a chunk that cannot be stored", file.tailer.path().display()),
-            )?;
+            process(
+                FILES_SOURCE,
+                &stalled.stream,
+                &stalled.chunk,
+                &mut pipeline,
+                &dispatcher,
+                &metrics,
+                &mut rejects,
+            )
+            .await
+            .with_context(|| {
+                format!("{} is stalled on a chunk that cannot be stored", file.tailer.path().display())
+            })?;
         }
         let last = tokio::task::block_in_place(|| file.tailer.finish());
         if let Some(last) = last {
-            process(&last, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
+            process(
+                FILES_SOURCE,
+                &last.stream,
+                &last.chunk,
+                &mut pipeline,
+                &dispatcher,
+                &metrics,
+                &mut rejects,
+            )
+            .await?;
         }
         pipeline.count_input(FILES_SOURCE, &file.tailer.take_counts());
     }
@@ -137,6 +213,32 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The consumer's next record or rebalance; never resolves without a Kafka source.
+async fn next_kafka_event(
+    kafka: Option<&mut KafkaRun>,
+) -> Result<rolewatch_kafka::SourceEvent, rolewatch_kafka::KafkaSourceError> {
+    match kafka {
+        Some(kafka) => kafka.source.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stores a Kafka chunk; on failure the partition stalls (paused, chunk kept for a retry).
+async fn store_kafka_chunk(
+    kafka: &mut KafkaRun,
+    ready: ReadyChunk,
+    pipeline: &mut Pipeline,
+    dispatcher: &Arc<Dispatcher>,
+    metrics: &Metrics,
+    rejects: &mut RejectReporter,
+) -> anyhow::Result<()> {
+    match process(KAFKA_SOURCE, &ready.stream, &ready.chunk, pipeline, dispatcher, metrics, rejects).await {
+        Ok(()) => kafka.stored(&ready, metrics),
+        Err(error) => kafka.stall(ready, &error, metrics),
+    }
+    Ok(())
+}
+
 /// Reads what one file gained and pushes it through the pipeline; a chunk that cannot be
 /// stored is kept and retried at the next poll, and the file is not read further meanwhile.
 async fn poll_file(
@@ -153,7 +255,9 @@ async fn poll_file(
             None => tokio::task::block_in_place(|| file.tailer.poll(flush))?,
         };
         let Some(tail) = next else { break };
-        if let Err(error) = process(&tail, pipeline, dispatcher, metrics, rejects).await {
+        if let Err(error) =
+            process(FILES_SOURCE, &tail.stream, &tail.chunk, pipeline, dispatcher, metrics, rejects).await
+        {
             tracing::error!(path = %file.tailer.path().display(), error = %format!("{error:#}"),
                 "cannot store a chunk; the file is stalled and the chunk is retried at the next poll");
             file.stalled = Some(tail);
@@ -165,16 +269,18 @@ async fn poll_file(
 }
 
 async fn process(
-    tail: &TailChunk,
+    source: &str,
+    stream: &StreamId,
+    chunk: &Chunk,
     pipeline: &mut Pipeline,
     dispatcher: &Arc<Dispatcher>,
     metrics: &Metrics,
     rejects: &mut RejectReporter,
 ) -> anyhow::Result<()> {
-    rejects.report(&tail.chunk.rejected)?;
-    let alerts = pipeline.process(FILES_SOURCE, &tail.stream, &tail.chunk).await?;
-    if let Some(newest) = tail.chunk.events.iter().map(|event| event.ts).max() {
-        let gauge = metrics.last_event_timestamp.with_label_values(&[FILES_SOURCE]);
+    rejects.report(&chunk.rejected)?;
+    let alerts = pipeline.process(source, stream, chunk).await?;
+    if let Some(newest) = chunk.events.iter().map(|event| event.ts).max() {
+        let gauge = metrics.last_event_timestamp.with_label_values(&[source]);
         gauge.set(gauge.get().max(newest.timestamp()));
     }
     enqueue(dispatcher, alerts).await

@@ -1,0 +1,226 @@
+//! The Kafka part of `rolewatch run`: records into per-partition buffers, chunks into the
+//! lake, offsets made durable and then committed, stalled partitions paused and retried.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rolewatch_kafka::{KafkaSource, MemoryPositions, RebalanceEvent, SourceEvent};
+use rolewatch_lake::{Lake, StreamId};
+
+use crate::input::{Chunk, Span};
+use crate::kafka::{KafkaBuffers, KafkaSection, PartitionKey};
+use crate::metrics::Metrics;
+
+/// How often consumer lag is refreshed (a broker round trip per partition).
+const LAG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The `source` label of the Kafka source's metrics.
+pub const KAFKA_SOURCE: &str = "kafka";
+
+/// The consumer, its buffers, and the partitions stalled on a chunk that cannot be stored.
+pub struct KafkaRun {
+    pub source: KafkaSource,
+    pub buffers: KafkaBuffers,
+    positions: Arc<MemoryPositions>,
+    stalled: BTreeMap<PartitionKey, (StreamId, Chunk)>,
+    flush_interval: Duration,
+    lag_checked: Instant,
+}
+
+/// A chunk ready to be stored, and what to do once it is.
+pub struct ReadyChunk {
+    pub key: PartitionKey,
+    pub stream: StreamId,
+    pub chunk: Chunk,
+}
+
+impl KafkaRun {
+    /// Starts the consumer. Durable positions come from the lake: a partition resumes after the
+    /// last offset stored for it.
+    pub async fn start(section: KafkaSection, lake: &Lake) -> anyhow::Result<Self> {
+        let flush_interval = humantime::parse_duration(&section.flush_interval).with_context(|| {
+            format!("[source.kafka] flush_interval = {:?} is not a duration", section.flush_interval)
+        })?;
+        let positions = Arc::new(MemoryPositions::new());
+        for (topic, partition, offset) in stored_kafka_offsets(lake, &section.topics).await? {
+            positions.set_durable(&topic, partition, offset);
+        }
+        let consumer_config = section.consumer_config();
+        consumer_config.validate().context("invalid [source.kafka]")?;
+        let source = KafkaSource::new(&consumer_config, positions.clone())
+            .context("cannot start the Kafka consumer")?;
+        Ok(Self {
+            source,
+            buffers: KafkaBuffers::new(section),
+            positions,
+            stalled: BTreeMap::new(),
+            flush_interval,
+            lag_checked: Instant::now(),
+        })
+    }
+
+    /// Handles what the consumer handed out; returns a chunk when a partition's buffer is full.
+    pub fn handle(&mut self, event: SourceEvent, metrics: &Metrics) -> Option<ReadyChunk> {
+        match event {
+            SourceEvent::Record(record) => {
+                let key = (record.topic.clone(), record.partition);
+                if self.buffers.add(&record) && !self.stalled.contains_key(&key) {
+                    return self.cut(&key);
+                }
+                None
+            }
+            SourceEvent::Rebalance(RebalanceEvent::Assigned(partitions)) => {
+                tracing::info!(partitions = partitions.len(), "kafka partitions assigned");
+                metrics.kafka_assigned.set(i64::try_from(self.source.assignment().len()).unwrap_or(i64::MAX));
+                None
+            }
+            SourceEvent::Rebalance(RebalanceEvent::Revoked { partitions, lost }) => {
+                tracing::info!(
+                    partitions = partitions.len(),
+                    lost,
+                    "kafka partitions revoked; their unstored buffers are dropped"
+                );
+                self.buffers.revoke(&partitions);
+                for key in &partitions {
+                    self.stalled.remove(key);
+                    let labels = [key.0.as_str(), &key.1.to_string()];
+                    let _ = metrics.kafka_lag.remove_label_values(&labels);
+                    let _ = metrics.kafka_stalled.remove_label_values(&labels);
+                }
+                metrics.kafka_assigned.set(i64::try_from(self.source.assignment().len()).unwrap_or(i64::MAX));
+                None
+            }
+            SourceEvent::Rebalance(RebalanceEvent::Failed { reason }) => {
+                tracing::warn!(%reason, "kafka group protocol failed; waiting for a new assignment");
+                None
+            }
+        }
+    }
+
+    /// Chunks due: stalled ones first (a retry), then buffers older than the flush interval.
+    pub fn due(&mut self, all: bool) -> Vec<ReadyChunk> {
+        let mut ready: Vec<ReadyChunk> = std::mem::take(&mut self.stalled)
+            .into_iter()
+            .map(|(key, (stream, chunk))| ReadyChunk { key, stream, chunk })
+            .collect();
+        let keys = if all { self.buffers.pending() } else { self.buffers.due(self.flush_interval) };
+        for key in keys {
+            if ready.iter().all(|chunk| chunk.key != key) {
+                ready.extend(self.cut(&key));
+            }
+        }
+        ready
+    }
+
+    /// The partitions stalled on a chunk that could not be stored.
+    pub fn stalled_partitions(&self) -> Vec<PartitionKey> {
+        self.stalled.keys().cloned().collect()
+    }
+
+    fn cut(&mut self, key: &PartitionKey) -> Option<ReadyChunk> {
+        let (stream, chunk) = self.buffers.cut(key)?;
+        Some(ReadyChunk { key: key.clone(), stream, chunk })
+    }
+
+    /// After a chunk is stored: its offsets are durable, then committed to Kafka for lag
+    /// tools, and a paused partition resumes.
+    pub fn stored(&mut self, ready: &ReadyChunk, metrics: &Metrics) {
+        let Span::Offsets { topic, partition, last, .. } = &ready.chunk.span else { return };
+        self.positions.set_durable(topic, *partition, *last);
+        if let Err(error) = self.source.commit(topic, *partition, *last) {
+            tracing::warn!(%topic, partition, %error, "cannot commit the offset to Kafka (progress is in the lake)");
+        }
+        let labels = [topic.as_str(), &partition.to_string()];
+        if metrics.kafka_stalled.with_label_values(&labels).get() == 1 {
+            metrics.kafka_stalled.with_label_values(&labels).set(0);
+            if let Err(error) = self.source.resume(topic, *partition) {
+                tracing::warn!(%topic, partition, %error, "cannot resume the partition");
+            }
+        }
+    }
+
+    /// A chunk could not be stored: the partition is paused and the chunk kept for a retry;
+    /// nothing after it is stored first.
+    pub fn stall(&mut self, ready: ReadyChunk, error: &anyhow::Error, metrics: &Metrics) {
+        tracing::error!(topic = %ready.key.0, partition = ready.key.1, error = %format!("{error:#}"),
+            "cannot store a chunk; the partition is paused and the chunk retried");
+        metrics.kafka_stalled.with_label_values(&[ready.key.0.as_str(), &ready.key.1.to_string()]).set(1);
+        if let Err(error) = self.source.pause(&ready.key.0, ready.key.1) {
+            tracing::warn!(topic = %ready.key.0, partition = ready.key.1, %error, "cannot pause the partition");
+        }
+        self.stalled.insert(ready.key.clone(), (ready.stream, ready.chunk));
+    }
+
+    /// Refreshes readiness and, every few seconds, consumer lag.
+    pub fn update_metrics(&mut self, metrics: &Metrics) {
+        metrics.ready.set(i64::from(self.source.readiness().is_ready()));
+        if self.lag_checked.elapsed() < LAG_INTERVAL {
+            return;
+        }
+        self.lag_checked = Instant::now();
+        for (topic, partition) in self.source.assignment() {
+            let high = tokio::task::block_in_place(|| {
+                self.source.fetch_high_watermark(&topic, partition, Duration::from_secs(1)).ok()
+            });
+            let Some(high) = high else { continue };
+            let durable =
+                rolewatch_kafka::DurablePositions::durable_offset(self.positions.as_ref(), &topic, partition);
+            let lag = high - 1 - durable.unwrap_or(-1);
+            metrics.kafka_lag.with_label_values(&[topic.as_str(), &partition.to_string()]).set(lag.max(0));
+        }
+    }
+}
+
+/// The last Kafka offset stored per `(topic, partition)` of `topics`, from the names of the
+/// lake's event and dead-letter files (`<stream>-<first>-<last>.parquet`, the stream being
+/// `StreamId::for_kafka(topic, partition)`).
+async fn stored_kafka_offsets(lake: &Lake, topics: &[String]) -> anyhow::Result<Vec<(String, i32, i64)>> {
+    use futures::TryStreamExt;
+    let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for prefix in [rolewatch_lake::EVENTS_PREFIX, rolewatch_lake::DEAD_LETTERS_PREFIX] {
+        let prefix = object_store::path::Path::from(prefix);
+        let objects: Vec<_> =
+            lake.store().list(Some(&prefix)).try_collect().await.context("cannot list the lake")?;
+        for meta in objects {
+            let Some(name) = meta.location.filename() else { continue };
+            for topic in topics {
+                if let Some((partition, offset)) = parse_kafka_file_name(name, topic) {
+                    let entry = last.entry((topic.clone(), partition)).or_insert(offset);
+                    *entry = (*entry).max(offset);
+                }
+            }
+        }
+    }
+    Ok(last.into_iter().map(|((topic, partition), offset)| (topic, partition, offset)).collect())
+}
+
+/// `(partition, last offset)` if `name` is a file of one of `topic`'s partitions.
+fn parse_kafka_file_name(name: &str, topic: &str) -> Option<(i32, i64)> {
+    let stem = name.strip_suffix(".parquet")?;
+    let mut parts = stem.rsplitn(3, '-');
+    let last: i64 = parts.next()?.parse().ok()?;
+    let _first: i64 = parts.next()?.parse().ok()?;
+    let stream = parts.next()?;
+    let (_, partition) = stream.rsplit_once('-')?;
+    let partition: i32 = partition.parse().ok()?;
+    (StreamId::for_kafka(topic, partition).as_str() == stream).then_some((partition, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_give_back_topic_partition_and_last_offset() {
+        let stream = StreamId::for_kafka("pg.audit", 2);
+        let name = format!("{stream}-{:020}-{:020}.parquet", 40, 97);
+        assert_eq!(parse_kafka_file_name(&name, "pg.audit"), Some((2, 97)));
+        assert_eq!(parse_kafka_file_name(&name, "other"), None);
+        assert_eq!(
+            parse_kafka_file_name("file-495d-00000000000000000001-00000000000000000002.parquet", "pg"),
+            None
+        );
+    }
+}

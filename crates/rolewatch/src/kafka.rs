@@ -1,0 +1,270 @@
+//! The Kafka side of `rolewatch run`: one parser and one buffer per assigned partition.
+//!
+//! Each record's value is one or more log lines (a shipper sends one line per record, but a
+//! batch of lines is read as such); every event keeps the record's topic, partition and offset.
+//! A partition's buffer is cut into a chunk when it holds enough events or is old enough; the
+//! chunk's span is the offsets it accounts for, so that committing it makes exactly those
+//! offsets durable. Buffers of revoked partitions are dropped unstored: the new owner reads
+//! them again from the durable position.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rolewatch_event::LogFormat;
+use rolewatch_kafka::KafkaRecord;
+use rolewatch_lake::StreamId;
+use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser};
+use serde::Deserialize;
+
+use crate::input::{Chunk, InputCounts, Span};
+
+/// `(topic, partition)`.
+pub type PartitionKey = (String, i32);
+
+/// `[source.kafka]`: the consumer group and how its records are read. `Debug` shows client
+/// settings the way the Kafka crate does: secret values redacted.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    /// Bootstrap brokers, `host:port` each.
+    pub brokers: Vec<String>,
+    /// The topics to consume.
+    pub topics: Vec<String>,
+    /// The consumer group; every rolewatch instance of a deployment uses the same one, and
+    /// partitions are shared among them.
+    pub group_id: String,
+    /// The log format of the records (`pgaudit-jsonlog`, ...).
+    pub format: LogFormat,
+    /// Formats of topics that differ from `format`, e.g. `{ "mariadb-audit" = "mariadb-audit" }`.
+    #[serde(default)]
+    pub topic_formats: BTreeMap<String, LogFormat>,
+    /// The server name stamped on every event (`server` column).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Where a partition with nothing durable yet starts: `earliest` (default) or `latest`.
+    #[serde(default)]
+    pub start_without_durable: rolewatch_kafka::StartPosition,
+    /// librdkafka settings passed through (SASL, TLS, timeouts). Secret values may be
+    /// `{ env = "NAME" }` or `{ file = "/path" }`; they are never logged.
+    #[serde(default)]
+    pub client: BTreeMap<String, rolewatch_kafka::SettingValue>,
+    /// The longest a record waits before it is stored and checked. Default `"5s"`.
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval: String,
+    /// Events buffered per partition before a chunk is cut. Default 65536.
+    #[serde(default = "default_chunk_events")]
+    pub chunk_events: usize,
+}
+
+impl std::fmt::Debug for KafkaSection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("KafkaSection")
+            .field("consumer", &self.consumer_config())
+            .field("format", &self.format)
+            .field("topic_formats", &self.topic_formats)
+            .field("flush_interval", &self.flush_interval)
+            .field("chunk_events", &self.chunk_events)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_flush_interval() -> String {
+    "5s".to_owned()
+}
+
+fn default_chunk_events() -> usize {
+    65_536
+}
+
+impl KafkaSection {
+    /// The consumer's settings.
+    pub fn consumer_config(&self) -> rolewatch_kafka::KafkaSourceConfig {
+        let mut config = rolewatch_kafka::KafkaSourceConfig::new(
+            self.brokers.join(","),
+            &self.topics.iter().map(String::as_str).collect::<Vec<_>>(),
+            self.group_id.clone(),
+        );
+        config.brokers.clone_from(&self.brokers);
+        config.start_without_durable = self.start_without_durable;
+        config.client.clone_from(&self.client);
+        config
+    }
+
+    /// The format of `topic`.
+    pub fn format_of(&self, topic: &str) -> LogFormat {
+        self.topic_formats.get(topic).copied().unwrap_or(self.format)
+    }
+}
+
+struct PartitionBuffer {
+    parser: Box<dyn RecordParser>,
+    output: ParseOutput,
+    first: Option<i64>,
+    last: i64,
+    since: Instant,
+}
+
+/// The buffers of the partitions this member holds.
+pub struct KafkaBuffers {
+    section: KafkaSection,
+    options: ParserOptions,
+    partitions: HashMap<PartitionKey, PartitionBuffer>,
+    counts: InputCounts,
+}
+
+impl KafkaBuffers {
+    /// Buffers for the records of `section`'s topics.
+    pub fn new(section: KafkaSection) -> Self {
+        let options = ParserOptions { server: section.server.clone() };
+        Self { section, options, partitions: HashMap::new(), counts: InputCounts::default() }
+    }
+
+    /// Parses a record into its partition's buffer. Returns true when the partition's buffer
+    /// holds a full chunk.
+    pub fn add(&mut self, record: &KafkaRecord) -> bool {
+        let key = (record.topic.clone(), record.partition);
+        let format = self.section.format_of(&record.topic);
+        let options = &self.options;
+        let buffer = self.partitions.entry(key).or_insert_with(|| PartitionBuffer {
+            parser: rolewatch_parse::parser_for(format, options),
+            output: ParseOutput::default(),
+            first: None,
+            last: record.offset,
+            since: Instant::now(),
+        });
+        if buffer.first.is_none() {
+            buffer.first = Some(record.offset);
+            buffer.since = Instant::now();
+        }
+        buffer.last = record.offset;
+        let position = record.position();
+        self.counts.lines += 1;
+        self.counts.bytes += record.payload.len() as u64;
+        for line in record.payload.split(|byte| *byte == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                buffer.parser.parse_line(line, &position, &mut buffer.output);
+            }
+        }
+        buffer.output.events.len() >= self.section.chunk_events
+    }
+
+    /// Cuts the partition's buffer into a chunk: the parser emits what it holds back, and the
+    /// chunk accounts for every offset since the last cut. `None` when nothing was buffered.
+    pub fn cut(&mut self, key: &PartitionKey) -> Option<(StreamId, Chunk)> {
+        let buffer = self.partitions.get_mut(key)?;
+        let first = buffer.first.take()?;
+        buffer.parser.finish(&mut buffer.output);
+        let chunk = Chunk {
+            events: std::mem::take(&mut buffer.output.events),
+            rejected: std::mem::take(&mut buffer.output.rejected),
+            span: Span::Offsets { topic: key.0.clone(), partition: key.1, first, last: buffer.last },
+        };
+        self.counts.events += chunk.events.len() as u64;
+        for rejected in &chunk.rejected {
+            *self.counts.rejected.entry(rejected.reason).or_default() += 1;
+        }
+        for (reason, count) in std::mem::take(&mut buffer.output.skipped) {
+            *self.counts.skipped.entry(reason).or_default() += count;
+        }
+        Some((StreamId::for_kafka(&key.0, key.1), chunk))
+    }
+
+    /// The partitions whose oldest buffered record waited `flush_interval` or longer.
+    pub fn due(&self, flush_interval: Duration) -> Vec<PartitionKey> {
+        let mut due: Vec<PartitionKey> = self
+            .partitions
+            .iter()
+            .filter(|(_, buffer)| buffer.first.is_some() && buffer.since.elapsed() >= flush_interval)
+            .map(|(key, _)| key.clone())
+            .collect();
+        due.sort();
+        due
+    }
+
+    /// Every partition with something buffered.
+    pub fn pending(&self) -> Vec<PartitionKey> {
+        let mut pending: Vec<PartitionKey> = self
+            .partitions
+            .iter()
+            .filter(|(_, buffer)| buffer.first.is_some())
+            .map(|(key, _)| key.clone())
+            .collect();
+        pending.sort();
+        pending
+    }
+
+    /// Drops the buffers of partitions this member no longer holds.
+    pub fn revoke(&mut self, partitions: &[PartitionKey]) {
+        for key in partitions {
+            self.partitions.remove(key);
+        }
+    }
+
+    /// Takes the read counts accumulated since the last call (for metrics).
+    pub fn take_counts(&mut self) -> InputCounts {
+        std::mem::take(&mut self.counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(chunk_events: usize) -> KafkaSection {
+        toml::from_str(&format!(
+            "brokers = [\"127.0.0.1:9092\"]\ntopics = [\"pg\"]\ngroup_id = \"rw\"\nformat = \"pgaudit-jsonlog\"\nchunk_events = {chunk_events}\n"
+        ))
+        .unwrap()
+    }
+
+    fn record(offset: i64, statement_id: u32) -> KafkaRecord {
+        KafkaRecord {
+            topic: "pg".into(),
+            partition: 2,
+            offset,
+            key: None,
+            payload: format!(
+                r#"{{"timestamp":"2026-11-26 10:00:00.123 UTC","user":"app_reader","dbname":"shop","pid":7,"session_id":"6565.7","error_severity":"LOG","message":"AUDIT: SESSION,{statement_id},1,READ,SELECT,TABLE,public.orders,SELECT * FROM orders,<none>,20000"}}"#
+            )
+            .into_bytes(),
+            timestamp_millis: None,
+        }
+    }
+
+    #[test]
+    fn a_cut_accounts_for_every_offset_and_keeps_kafka_positions() {
+        let mut buffers = KafkaBuffers::new(section(100));
+        assert!(!buffers.add(&record(40, 1)));
+        let mut garbage = record(41, 2);
+        garbage.payload = b"not json".to_vec();
+        buffers.add(&garbage);
+        buffers.add(&record(42, 3));
+        let key = ("pg".to_owned(), 2);
+        let (stream, chunk) = buffers.cut(&key).unwrap();
+        assert_eq!(stream, StreamId::for_kafka("pg", 2));
+        assert_eq!(chunk.span, Span::Offsets { topic: "pg".into(), partition: 2, first: 40, last: 42 });
+        assert_eq!(chunk.events.len(), 2);
+        assert_eq!(chunk.rejected.len(), 1);
+        let event = &chunk.events[0];
+        assert_eq!(
+            (event.source_topic.as_deref(), event.source_partition, event.source_offset),
+            (Some("pg"), Some(2), Some(40))
+        );
+        assert!(buffers.cut(&key).is_none(), "nothing buffered since the cut");
+        assert_eq!(buffers.take_counts().lines, 3);
+    }
+
+    #[test]
+    fn full_buffers_are_reported_and_revoked_ones_dropped() {
+        let mut buffers = KafkaBuffers::new(section(2));
+        buffers.add(&record(0, 1));
+        buffers.add(&record(1, 2));
+        assert!(buffers.add(&record(2, 3)), "two events completed, a third held back");
+        assert_eq!(buffers.pending(), [("pg".to_owned(), 2)]);
+        assert_eq!(buffers.due(Duration::ZERO), [("pg".to_owned(), 2)]);
+        buffers.revoke(&[("pg".to_owned(), 2)]);
+        assert!(buffers.pending().is_empty());
+    }
+}
