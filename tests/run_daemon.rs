@@ -7,15 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use rolewatch_e2e::{
-    Receiver, http_get, metric_value, parquet_files, read_parquet, rolewatch_binary, run_rolewatch,
-    run_script, stored_events, wait_until,
+    Daemon, Receiver, http_get, metric_value, parquet_files, read_parquet, run_rolewatch, run_script,
+    stored_events, wait_until,
 };
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -68,30 +66,10 @@ secret_env = \"E2E_WEBHOOK_SECRET\"
     );
     std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
 
-    let mut daemon = Command::new(rolewatch_binary())
-        .current_dir(work.path())
-        .args(["run", "--config", "rolewatch.toml"])
-        .env("E2E_WEBHOOK_URL", receiver.url())
-        .env("E2E_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines_sender, lines) = mpsc::channel::<String>();
-    let stderr = daemon.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_sender.send(line);
-        }
-    });
-    let mut stderr_seen = Vec::new();
-    let address = loop {
-        let line = lines.recv_timeout(GENEROUS).expect("the daemon says where it serves metrics");
-        stderr_seen.push(line.clone());
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
+    let webhook_url = receiver.url();
+    let env = [("E2E_WEBHOOK_URL", webhook_url.as_str()), ("E2E_WEBHOOK_SECRET", WEBHOOK_SECRET)];
+    let daemon = Daemon::start(work.path(), &env, GENEROUS);
+    let address = daemon.address.clone();
     assert_eq!(http_get(&address, "/healthz").unwrap().0, 200);
     assert!(wait_until(GENEROUS, || http_get(&address, "/ready").is_ok_and(|(status, _)| status == 200)));
 
@@ -101,10 +79,9 @@ secret_env = \"E2E_WEBHOOK_SECRET\"
     drop(sandbox);
     let log_size = std::fs::metadata(&log).unwrap().len() as f64;
     let everything_read = wait_until(GENEROUS, || {
-        let metrics = http_get(&address, "/metrics").map(|(_, body)| body).unwrap_or_default();
-        metric_value(&metrics, "rolewatch_source_bytes_total{source=\"files\"}") == Some(log_size)
+        metric_value(&daemon.scrape(), "rolewatch_source_bytes_total{source=\"files\"}") == Some(log_size)
     });
-    let metrics = http_get(&address, "/metrics").unwrap().1;
+    let metrics = daemon.scrape();
     assert!(everything_read, "the daemon did not read the whole log ({log_size} bytes):\n{metrics}");
     for series in [
         "rolewatch_lake_events_stored_total",
@@ -120,16 +97,7 @@ secret_env = \"E2E_WEBHOOK_SECRET\"
     );
 
     // SIGTERM: the daemon stores what it holds, delivers, and exits 0.
-    let pid = daemon.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let exited = wait_until(GENEROUS, || daemon.try_wait().unwrap().is_some());
-    if !exited {
-        let _ = daemon.kill();
-    }
-    let status = daemon.wait().unwrap();
-    stderr_seen.extend(lines.try_iter());
-    let stderr_text = stderr_seen.join("\n");
-    assert!(exited && status.success(), "the daemon did not stop cleanly ({status}):\n{stderr_text}");
+    let stderr_text = daemon.stop(GENEROUS);
 
     // Exactly the events of a one-shot parse of the final file, each stored once.
     let parsed =

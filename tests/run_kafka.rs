@@ -11,14 +11,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rolewatch_e2e::{
-    capture_pg_sample, http_get, metric_value, parquet_files, read_parquet, rolewatch_binary, run_rolewatch,
+    Daemon, capture_pg_sample, http_get, metric_value, parquet_files, read_parquet, run_rolewatch,
     run_script, stored_events, wait_until,
 };
 
@@ -37,47 +36,6 @@ fn produce(topic: &str, lines: &[&str]) {
     }
     drop(stdin);
     assert!(kcat.wait().unwrap().success(), "kcat could not produce to {topic}");
-}
-
-/// Starts `rolewatch run`; returns the child, its metrics address and its stderr lines.
-fn start_daemon(dir: &Path) -> (Child, String, mpsc::Receiver<String>) {
-    let mut daemon = Command::new(rolewatch_binary())
-        .current_dir(dir)
-        .args(["run", "--config", "rolewatch.toml"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (sender, lines) = mpsc::channel::<String>();
-    let stderr = daemon.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    let address = loop {
-        let line = lines.recv_timeout(GENEROUS).expect("the daemon says where it serves metrics");
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    (daemon, address, lines)
-}
-
-fn stop_daemon(mut daemon: Child, lines: &mpsc::Receiver<String>) {
-    let pid = daemon.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let exited = wait_until(GENEROUS, || daemon.try_wait().unwrap().is_some());
-    if !exited {
-        let _ = daemon.kill();
-    }
-    let status = daemon.wait().unwrap();
-    let stderr: Vec<String> = lines.try_iter().collect();
-    assert!(exited && status.success(), "the daemon did not stop cleanly ({status}):\n{}", stderr.join("\n"));
-}
-
-fn scrape(address: &str) -> String {
-    http_get(address, "/metrics").map(|(_, body)| body).unwrap_or_default()
 }
 
 #[test]
@@ -109,25 +67,27 @@ listen = \"127.0.0.1:0\"
     std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
 
     produce(&topic, first_half);
-    let (daemon, address, stderr) = start_daemon(work.path());
+    let daemon = Daemon::start(work.path(), &[], GENEROUS);
     let first_read = wait_until(GENEROUS, || {
-        metric_value(&scrape(&address), "rolewatch_source_records_total{source=\"kafka\"}")
+        metric_value(&daemon.scrape(), "rolewatch_source_records_total{source=\"kafka\"}")
             == Some(first_half.len() as f64)
     });
-    let metrics = scrape(&address);
+    let metrics = daemon.scrape();
     assert!(first_read, "the first half was not consumed:\n{metrics}");
-    assert!(wait_until(GENEROUS, || http_get(&address, "/ready").is_ok_and(|(status, _)| status == 200)));
+    assert!(
+        wait_until(GENEROUS, || http_get(&daemon.address, "/ready").is_ok_and(|(status, _)| status == 200))
+    );
     assert!(metric_value(&metrics, "rolewatch_kafka_assigned_partitions").is_some_and(|count| count >= 1.0));
-    stop_daemon(daemon, &stderr);
+    daemon.stop(GENEROUS);
 
     produce(&topic, second_half);
-    let (daemon, address, stderr) = start_daemon(work.path());
+    let daemon = Daemon::start(work.path(), &[], GENEROUS);
     let second_read = wait_until(GENEROUS, || {
-        metric_value(&scrape(&address), "rolewatch_source_records_total{source=\"kafka\"}")
+        metric_value(&daemon.scrape(), "rolewatch_source_records_total{source=\"kafka\"}")
             == Some(second_half.len() as f64)
     });
-    assert!(second_read, "the second run did not read exactly the second half:\n{}", scrape(&address));
-    stop_daemon(daemon, &stderr);
+    assert!(second_read, "the second run did not read exactly the second half:\n{}", daemon.scrape());
+    daemon.stop(GENEROUS);
 
     // Every statement of the log, each stored once, with its Kafka position.
     let stored = stored_events(&read_parquet(&parquet_files(&work.path().join("rolewatch-data/events"))));

@@ -265,3 +265,67 @@ pub fn wait_until(limit: std::time::Duration, mut condition: impl FnMut() -> boo
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A running `rolewatch run`: its process, where it serves metrics, and its stderr.
+pub struct Daemon {
+    child: std::process::Child,
+    /// `host:port` of `/metrics`, `/healthz`, `/ready`.
+    pub address: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts `rolewatch run --config rolewatch.toml` in `dir` (whose config must have
+    /// `[metrics] listen`), and waits (bounded by `limit`) until it says where it serves.
+    pub fn start(dir: &Path, env: &[(&str, &str)], limit: std::time::Duration) -> Daemon {
+        use std::io::BufRead;
+        let mut command = Command::new(rolewatch_binary());
+        command.current_dir(dir).args(["run", "--config", "rolewatch.toml"]);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("rolewatch run starts");
+        let (sender, lines) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let mut seen = Vec::new();
+        let address = loop {
+            let line = lines.recv_timeout(limit).expect("the daemon says where it serves metrics");
+            seen.push(line.clone());
+            if let Some(rest) = line.split("on http://").nth(1) {
+                break rest.trim().to_owned();
+            }
+        };
+        Daemon { child, address, lines, seen }
+    }
+
+    /// The current `/metrics` text (empty if the scrape failed).
+    pub fn scrape(&self) -> String {
+        http_get(&self.address, "/metrics").map(|(_, body)| body).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM, waits (bounded by `limit`) for the exit, asserts it was clean, and
+    /// returns everything the daemon wrote on stderr.
+    pub fn stop(mut self, limit: std::time::Duration) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs").success());
+        let exited = wait_until(limit, || self.child.try_wait().expect("try_wait").is_some());
+        if !exited {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("wait");
+        self.seen.extend(self.lines.try_iter());
+        let stderr = self.seen.join("\n");
+        assert!(exited && status.success(), "the daemon did not stop cleanly ({status}):\n{stderr}");
+        stderr
+    }
+}
