@@ -25,17 +25,113 @@ const GENEROUS: Duration = Duration::from_secs(90);
 const BROKER: &str = "127.0.0.1:9092";
 
 fn produce(topic: &str, lines: &[&str]) {
+    produce_bytes(topic, &lines.iter().map(|line| line.as_bytes().to_vec()).collect::<Vec<_>>());
+}
+
+/// Produces one record per item (each must be free of newlines).
+fn produce_bytes(topic: &str, records: &[Vec<u8>]) {
     let mut kcat = Command::new("kcat")
         .args(["-b", BROKER, "-P", "-t", topic, "-k", "pg-main"])
         .stdin(Stdio::piped())
         .spawn()
         .expect("kcat runs (scripts/install-deps.sh installs it)");
     let mut stdin = kcat.stdin.take().unwrap();
-    for line in lines {
-        writeln!(stdin, "{line}").unwrap();
+    for record in records {
+        stdin.write_all(record).unwrap();
+        stdin.write_all(b"\n").unwrap();
     }
     drop(stdin);
     assert!(kcat.wait().unwrap().success(), "kcat could not produce to {topic}");
+}
+
+fn kafka_config(topic: &str, group: &str) -> String {
+    let example =
+        std::fs::read_to_string(rolewatch_e2e::repo_root().join("examples/rolewatch.toml")).unwrap();
+    format!(
+        "{example}
+[source.kafka]
+brokers = [\"{BROKER}\"]
+topics = [\"{topic}\"]
+group_id = \"{group}\"
+format = \"pgaudit-jsonlog\"
+flush_interval = \"500ms\"
+
+[metrics]
+listen = \"127.0.0.1:0\"
+"
+    )
+}
+
+fn unique() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// AT-05: poison records between good ones each land in the dead-letter area with their raw
+/// bytes, reason and Kafka position; the good records around them are stored; nothing panics.
+#[test]
+fn poison_records_become_dead_letters_and_the_rest_is_stored() {
+    run_script("scripts/kafka.sh", &[Path::new("start")]);
+    let work = tempfile::tempdir().unwrap();
+    let sample =
+        std::fs::read_to_string(rolewatch_e2e::repo_root().join("examples/logs/postgresql.json")).unwrap();
+    let good: Vec<&str> = sample.lines().filter(|line| line.contains("AUDIT: SESSION")).take(20).collect();
+    let poison: Vec<(Vec<u8>, &str)> = vec![
+        (b"{\"timestamp\": not json".to_vec(), "invalid_json"),
+        (b"\xff\xfe\xfd not utf-8".to_vec(), "invalid_utf8"),
+        ([b"{\"x\":\"".as_slice(), &vec![b'a'; 600_000], b"\"".as_slice()].concat(), "invalid_json"),
+        (b"{\"user\":\"app_reader\",\"message\":\"no timestamp\"}".to_vec(), "missing_field"),
+    ];
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    for (index, line) in good.iter().enumerate() {
+        records.push(line.as_bytes().to_vec());
+        if let Some((record, _)) = poison.get(index) {
+            records.push(record.clone());
+        }
+    }
+    let topic = format!("pgaudit.poison.{}", unique());
+    std::fs::write(work.path().join("rolewatch.toml"), kafka_config(&topic, &format!("poison-{}", unique())))
+        .unwrap();
+    produce_bytes(&topic, &records);
+
+    let daemon = Daemon::start(work.path(), &[], GENEROUS);
+    let all_read = wait_until(GENEROUS, || {
+        metric_value(&daemon.scrape(), "rolewatch_source_records_total{source=\"kafka\"}")
+            == Some(records.len() as f64)
+    });
+    assert!(all_read, "not every record was read:\n{}", daemon.scrape());
+    assert!(wait_until(GENEROUS, || {
+        metric_value(&daemon.scrape(), "rolewatch_lake_dead_letters_stored_total")
+            == Some(poison.len() as f64)
+    }));
+    daemon.stop(GENEROUS);
+
+    let dead_letters = read_parquet(&parquet_files(&work.path().join("rolewatch-data/dead_letters")));
+    let mut found: Vec<(String, Vec<u8>, String)> = Vec::new();
+    for batch in &dead_letters {
+        use arrow_array::cast::AsArray;
+        let topics = batch.column_by_name("source_topic").unwrap().as_string::<i32>();
+        let reasons = batch.column_by_name("reason").unwrap().as_string::<i32>();
+        let raw = batch.column_by_name("raw").unwrap().as_binary::<i32>();
+        for row in 0..batch.num_rows() {
+            found.push((
+                reasons.value(row).to_owned(),
+                raw.value(row).to_vec(),
+                topics.value(row).to_owned(),
+            ));
+        }
+    }
+    assert_eq!(found.len(), poison.len());
+    for (record, reason) in &poison {
+        assert!(
+            found.iter().any(|(found_reason, raw, found_topic)| raw == record
+                && found_reason == reason
+                && *found_topic == topic),
+            "no {reason} dead letter with the record's raw bytes"
+        );
+    }
+    let stored = stored_events(&read_parquet(&parquet_files(&work.path().join("rolewatch-data/events"))));
+    assert!(stored.len() >= good.len() / 2, "the good records around the poison were stored");
+    assert!(stored.iter().all(|event| event.source_offset.is_some()));
 }
 
 #[test]
