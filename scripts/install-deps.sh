@@ -5,11 +5,22 @@
 # everything is present nothing is printed and apt is never touched.
 # `apt-get update` runs at most once, and only if something is missing.
 #
-# Usage: scripts/install-deps.sh [EXTRA_PACKAGE...]
+# Usage: scripts/install-deps.sh [--build] [EXTRA_PACKAGE...]
+#   --build   only what building rolewatch needs (the quick start), not the test servers
 #   Extra packages can also be given in $ROLEWATCH_EXTRA_DEPS (space separated).
 set -euo pipefail
 
 # Extend this list as new sample sources are added (e.g. mariadb-server).
+# What building rolewatch needs: rdkafka builds librdkafka from source (cmake-build) with TLS
+# (OpenSSL) and OIDC (curl).
+BUILD_PACKAGES=(
+  cmake
+  g++
+  libssl-dev
+  libcurl4-openssl-dev
+)
+
+# What the tests need besides.
 PACKAGES=(
   postgresql-15
   postgresql-15-pgaudit
@@ -20,12 +31,13 @@ PACKAGES=(
   maven
   openjdk-17-jre-headless
   kcat
-  # rdkafka builds librdkafka from source (cmake-build) with TLS (OpenSSL) and OIDC (curl).
-  cmake
-  g++
-  libssl-dev
-  libcurl4-openssl-dev
 )
+
+if [[ ${1:-} == --build ]]; then
+  shift
+  PACKAGES=()
+fi
+PACKAGES=("${BUILD_PACKAGES[@]}" "${PACKAGES[@]}")
 
 # shellcheck disable=SC2206 # word splitting of the env var is intended
 PACKAGES+=("$@" ${ROLEWATCH_EXTRA_DEPS:-})
