@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use rolewatch_lake::Lake;
 
-use super::{DetectionRun, InputArgs, ReadArgs, RejectReporter, alert_summary, deliver, input_summary, say};
+use super::{
+    DetectionRun, InputArgs, ReadArgs, RejectReporter, alert_summary, deliver, input_summary,
+    report_delivery, say,
+};
 use crate::config::Config;
 
 /// Arguments of `rolewatch detect`.
@@ -70,7 +73,7 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
     say(&alert_summary(&by_detector));
     if args.deliver {
         match deliver(&config, &alerts, args.deliver_timeout).await? {
-            Some(report) => say(&format!("alert delivery: {report}")),
+            Some(report) => report_delivery(&config, &report),
             None => say("--deliver: no destination is configured in [alerts]"),
         }
     }

@@ -14,7 +14,9 @@ use anyhow::Context;
 use clap::Args;
 use rolewatch_lake::{Lake, StreamId};
 
-use super::{DetectionRun, InputArgs, RejectReporter, alert_summary, deliver, input_summary, say};
+use super::{
+    DetectionRun, InputArgs, RejectReporter, alert_summary, deliver, input_summary, report_delivery, say,
+};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, RunSummary};
@@ -74,14 +76,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     ));
     say(&alert_summary(&by_detector));
     if let Some(report) = deliver(&config, &alerts, args.deliver_timeout).await? {
-        say(&format!("alert delivery: {report}"));
-        if report.pending > 0 {
-            say(&format!(
-                "{} alerts wait in the outbox at {}; the next run delivers them",
-                report.pending,
-                config.state.outbox_dir().display()
-            ));
-        }
+        report_delivery(&config, &report);
     }
     Ok(())
 }

@@ -234,6 +234,18 @@ pub async fn deliver(
     Ok(Some(dispatcher.drain(deadline).await))
 }
 
+/// Says what a one-shot delivery achieved, and where undelivered alerts wait.
+pub fn report_delivery(config: &Config, report: &DeliveryReport) {
+    say(&format!("alert delivery: {report}"));
+    if report.pending > 0 {
+        say(&format!(
+            "{} alerts wait in the outbox at {}; the next run delivers them",
+            report.pending,
+            config.state.outbox_dir().display()
+        ));
+    }
+}
+
 /// Writes a line to stderr: the summaries commands print for the person at the terminal.
 pub fn say(line: &str) {
     let stderr = std::io::stderr();
