@@ -24,7 +24,8 @@ set -euo pipefail
 PG_MAJOR=15
 PG_BIN=${ROLEWATCH_PG_BIN:-/usr/lib/postgresql/${PG_MAJOR}/bin}
 # Keep this literally in sync with what gets written into capture.env.
-LOG_LINE_PREFIX='%m [%p] %q%u@%d %r %a %c '
+# ROLEWATCH_PG_LOG_LINE_PREFIX overrides it (tests use a prefix with %e, the SQLSTATE).
+LOG_LINE_PREFIX=${ROLEWATCH_PG_LOG_LINE_PREFIX:-'%m [%p] %q%u@%d %r %a %c '}
 PGAUDIT_LOG='read, write, ddl, role, function, misc, misc_set'
 
 die() { echo "pg-sandbox: $*" >&2; exit 1; }

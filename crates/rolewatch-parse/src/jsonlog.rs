@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::output::{ParseOutput, RejectReason, SkipReason};
 use crate::pglog::{PgLogInterpreter, PgLogRecord};
-use crate::{MAX_LINE_BYTES, ParserOptions, RecordParser};
+use crate::{ParserOptions, RecordParser};
 
 #[derive(Deserialize)]
 struct JsonlogLine<'a> {
@@ -47,8 +47,8 @@ pub(crate) struct JsonlogParser {
 }
 
 impl JsonlogParser {
-    pub(crate) fn new(options: ParserOptions) -> Self {
-        Self { interpreter: PgLogInterpreter::new(options, LogFormat::PgauditJsonlog) }
+    pub(crate) fn new(options: ParserOptions, zone: Option<chrono_tz::Tz>) -> Self {
+        Self { interpreter: PgLogInterpreter::new(options, zone, LogFormat::PgauditJsonlog) }
     }
 }
 
@@ -58,13 +58,8 @@ impl RecordParser for JsonlogParser {
     }
 
     fn parse_line(&mut self, line: &[u8], position: &SourcePosition, output: &mut ParseOutput) {
-        if line.len() > MAX_LINE_BYTES {
-            return output.reject(
-                position,
-                RejectReason::TooLarge,
-                format!("line of {} bytes", line.len()),
-                line,
-            );
+        if output.reject_if_too_large(line, position) {
+            return;
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             return output.skip(SkipReason::Blank);
@@ -114,16 +109,14 @@ mod tests {
     use super::*;
 
     fn parse_all(text: &str) -> ParseOutput {
-        let mut parser = JsonlogParser::new(ParserOptions { server: Some("pg-1".into()) });
-        let mut output = ParseOutput::default();
-        let mut offset = 0u64;
-        for (index, line) in text.split('\n').enumerate() {
-            let position = SourcePosition::File { file: "t.json".into(), line: index as u64 + 1, offset };
-            parser.parse_line(line.as_bytes(), &position, &mut output);
-            offset += line.len() as u64 + 1;
-        }
-        parser.finish(&mut output);
-        output
+        crate::output::parse_text(
+            JsonlogParser::new(
+                ParserOptions { server: Some("pg-1".into()), ..ParserOptions::default() },
+                None,
+            ),
+            "t.json",
+            text,
+        )
     }
 
     #[test]

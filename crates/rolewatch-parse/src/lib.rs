@@ -31,16 +31,20 @@
 //! ```
 
 pub mod classify;
+mod csvlog;
 mod jsonlog;
 mod output;
 mod pgaudit;
 mod pglog;
+mod prefix;
+mod stderr;
 mod timestamp;
 
 use rolewatch_event::LogFormat;
 pub use rolewatch_event::SourcePosition;
 
 pub use output::{ParseOutput, RejectReason, Rejected, SkipReason};
+pub use prefix::{LOG_LINE_PREFIX_PRESETS, LogLinePrefix, PrefixError};
 pub use timestamp::TimestampError;
 
 /// The longest line a parser accepts; longer ones are rejected (and dead-lettered) whole.
@@ -51,6 +55,58 @@ pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 pub struct ParserOptions {
     /// The server name to stamp on every event (`server` column), if the operator gave one.
     pub server: Option<String>,
+    /// `pgaudit-stderr` only: the server's `log_line_prefix` (`--log-line-prefix`), or the name of
+    /// a preset ([`LOG_LINE_PREFIX_PRESETS`]: `postgres`, `debian`, `rds`). `None` means
+    /// PostgreSQL's default, `'%m [%p] '`.
+    pub log_line_prefix: Option<String>,
+    /// The IANA zone the source writes local times in (`--timezone`, e.g. `Europe/Berlin`):
+    /// needed for PostgreSQL zone abbreviations other than UTC/GMT and for MariaDB's zone-less
+    /// local times (read as UTC when this is `None`).
+    pub timezone: Option<String>,
+}
+
+/// Options that cannot work, found before any line is read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    /// `timezone` is not an IANA zone name.
+    #[error("unknown time zone {0:?}: expected an IANA name such as Europe/Berlin or UTC")]
+    UnknownTimezone(String),
+    /// `log_line_prefix` cannot be used to read a stderr log.
+    #[error("log_line_prefix {prefix:?}: {source}")]
+    LogLinePrefix {
+        /// The prefix as given.
+        prefix: String,
+        /// What is wrong with it.
+        source: PrefixError,
+    },
+}
+
+impl ParserOptions {
+    /// The configured zone, parsed.
+    pub(crate) fn zone(&self) -> Result<Option<chrono_tz::Tz>, OptionsError> {
+        self.timezone
+            .as_deref()
+            .map(|name| {
+                name.parse::<chrono_tz::Tz>().map_err(|_| OptionsError::UnknownTimezone(name.to_owned()))
+            })
+            .transpose()
+    }
+
+    /// The `log_line_prefix`, compiled (presets resolved, PostgreSQL's default when unset).
+    pub fn compiled_log_line_prefix(&self) -> Result<LogLinePrefix, OptionsError> {
+        let text = self.log_line_prefix.as_deref().unwrap_or(prefix::POSTGRES_DEFAULT_PREFIX);
+        LogLinePrefix::compile(text)
+            .map_err(|source| OptionsError::LogLinePrefix { prefix: text.to_owned(), source })
+    }
+
+    /// Checks the options `format` uses; [`try_parser_for`] calls this.
+    pub fn validate(&self, format: LogFormat) -> Result<(), OptionsError> {
+        self.zone()?;
+        if format == LogFormat::PgauditStderr {
+            self.compiled_log_line_prefix()?;
+        }
+        Ok(())
+    }
 }
 
 /// A parser of one log format. See the crate docs for the contract.
@@ -67,17 +123,38 @@ pub trait RecordParser: Send {
 
 /// Whether a format can be parsed by this build. Formats are added issue by issue.
 pub fn is_supported(format: LogFormat) -> bool {
-    matches!(format, LogFormat::PgauditJsonlog)
+    match format {
+        LogFormat::PgauditJsonlog | LogFormat::PgauditCsvlog | LogFormat::PgauditStderr => true,
+        LogFormat::MariadbAudit | LogFormat::MysqlAuditJson => false,
+    }
+}
+
+/// A parser for `format`, or the reason `options` cannot work for it (an unknown time zone, a
+/// `log_line_prefix` without a time). The binary calls this, so that bad options are an error at
+/// start-up rather than a rejection per line.
+pub fn try_parser_for(
+    format: LogFormat,
+    options: &ParserOptions,
+) -> Result<Box<dyn RecordParser>, OptionsError> {
+    let zone = options.zone()?;
+    Ok(match format {
+        LogFormat::PgauditJsonlog => Box::new(jsonlog::JsonlogParser::new(options.clone(), zone)),
+        LogFormat::PgauditCsvlog => Box::new(csvlog::CsvlogParser::new(options.clone(), zone)),
+        LogFormat::PgauditStderr => {
+            Box::new(stderr::StderrParser::new(options.clone(), zone, options.compiled_log_line_prefix()?))
+        }
+        LogFormat::MariadbAudit | LogFormat::MysqlAuditJson => Box::new(output::RejectingParser {
+            format,
+            detail: format!("format {format} is not supported by this build"),
+        }),
+    })
 }
 
 /// A parser for `format`.
 ///
-/// Formats this build does not read yet get a parser that rejects every line with
-/// [`RejectReason::UnsupportedFormat`], so nothing is silently dropped; callers that want an
-/// early error check [`is_supported`] first.
+/// Options that cannot work (see [`try_parser_for`]) give a parser that rejects every line with
+/// [`RejectReason::BadOptions`] and the reason, so nothing is silently dropped.
 pub fn parser_for(format: LogFormat, options: &ParserOptions) -> Box<dyn RecordParser> {
-    match format {
-        LogFormat::PgauditJsonlog => Box::new(jsonlog::JsonlogParser::new(options.clone())),
-        other => Box::new(output::UnsupportedParser(other)),
-    }
+    try_parser_for(format, options)
+        .unwrap_or_else(|error| Box::new(output::RejectingParser { format, detail: error.to_string() }))
 }

@@ -22,6 +22,12 @@ pub enum RejectReason {
     TooLarge,
     /// This build cannot read the format yet.
     UnsupportedFormat,
+    /// A stderr line that does not start with the configured `log_line_prefix`.
+    BadPrefix,
+    /// A record whose fields cannot be read: a csvlog row, a MariaDB or MySQL audit record.
+    BadRecord,
+    /// The parser's options cannot work (unknown time zone, unusable `log_line_prefix`).
+    BadOptions,
 }
 
 impl RejectReason {
@@ -35,6 +41,9 @@ impl RejectReason {
             Self::BadAuditRecord => "bad_audit_record",
             Self::TooLarge => "too_large",
             Self::UnsupportedFormat => "unsupported_format",
+            Self::BadPrefix => "bad_prefix",
+            Self::BadRecord => "bad_record",
+            Self::BadOptions => "bad_options",
         }
     }
 }
@@ -110,6 +119,16 @@ impl ParseOutput {
         });
     }
 
+    /// Rejects `line` when it is longer than [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES); returns
+    /// whether it did.
+    pub(crate) fn reject_if_too_large(&mut self, line: &[u8], position: &SourcePosition) -> bool {
+        let too_large = line.len() > crate::MAX_LINE_BYTES;
+        if too_large {
+            self.reject(position, RejectReason::TooLarge, format!("line of {} bytes", line.len()), line);
+        }
+        too_large
+    }
+
     pub(crate) fn skip(&mut self, reason: SkipReason) {
         *self.skipped.entry(reason).or_insert(0) += 1;
     }
@@ -120,22 +139,34 @@ impl ParseOutput {
     }
 }
 
-/// Rejects every line of a format this build cannot read.
-pub(crate) struct UnsupportedParser(pub(crate) LogFormat);
+/// Rejects every line, for options that cannot work: nothing is silently dropped.
+pub(crate) struct RejectingParser {
+    pub(crate) format: LogFormat,
+    pub(crate) detail: String,
+}
 
-impl RecordParser for UnsupportedParser {
+impl RecordParser for RejectingParser {
     fn format(&self) -> LogFormat {
-        self.0
+        self.format
     }
 
     fn parse_line(&mut self, line: &[u8], position: &SourcePosition, output: &mut ParseOutput) {
-        output.reject(
-            position,
-            RejectReason::UnsupportedFormat,
-            format!("format {} is not supported by this build", self.0),
-            line,
-        );
+        output.reject(position, RejectReason::BadOptions, self.detail.clone(), line);
     }
 
     fn finish(&mut self, _output: &mut ParseOutput) {}
+}
+
+/// Feeds `text` to `parser` line by line, as a file named `file`, and finishes.
+#[cfg(test)]
+pub(crate) fn parse_text(mut parser: impl RecordParser, file: &str, text: &str) -> ParseOutput {
+    let mut output = ParseOutput::default();
+    let mut offset = 0u64;
+    for (index, line) in text.split('\n').enumerate() {
+        let position = SourcePosition::File { file: file.to_owned(), line: index as u64 + 1, offset };
+        parser.parse_line(line.as_bytes(), &position, &mut output);
+        offset += line.len() as u64 + 1;
+    }
+    parser.finish(&mut output);
+    output
 }

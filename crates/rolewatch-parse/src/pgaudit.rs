@@ -28,8 +28,8 @@ pub(crate) struct PgAuditRecord<'a> {
 }
 
 /// Reads one CSV field starting at `text`; returns the field and the rest after it (which
-/// starts with the separating comma, or is empty at the end).
-fn csv_field(text: &str) -> Result<(Cow<'_, str>, &str), String> {
+/// starts with the separating comma, or is empty at the end). csvlog rows use it too.
+pub(crate) fn csv_field(text: &str) -> Result<(Cow<'_, str>, &str), String> {
     let Some(quoted) = text.strip_prefix('"') else {
         let end = memchr::memchr(b',', text.as_bytes()).unwrap_or(text.len());
         let (field, rest) = text.split_at(end);

@@ -19,7 +19,7 @@ use crate::ParserOptions;
 use crate::classify::classify;
 use crate::output::{ParseOutput, RejectReason, SkipReason};
 use crate::pgaudit::{AUDIT_PREFIX, parse_audit_record};
-use crate::timestamp::parse_pg_timestamp;
+use crate::timestamp::parse_pg_timestamp_in;
 
 /// The fields of one PostgreSQL log record that rolewatch uses, borrowed from the carrier.
 #[derive(Debug, Default)]
@@ -52,6 +52,7 @@ const MAX_PENDING_SESSIONS: usize = 4096;
 
 pub(crate) struct PgLogInterpreter {
     options: ParserOptions,
+    zone: Option<chrono_tz::Tz>,
     format: LogFormat,
     pending: Vec<(StatementKey, AuditEvent)>,
 }
@@ -67,9 +68,27 @@ fn user_in_message(message: &str) -> Option<&str> {
     rest.get(..rest.find('"')?)
 }
 
+/// The SQLSTATE of a `FATAL` authentication failure, from PostgreSQL's (untranslated) message,
+/// for carriers that do not carry the code (stderr without `%e`): `28P01` for a wrong password,
+/// `28000` for the other authentication failures.
+fn auth_failure_code(message: &str) -> Option<&'static str> {
+    if message.starts_with("password authentication failed for user ") {
+        Some("28P01")
+    } else if message.contains(" authentication failed for user ")
+        || message.starts_with("no pg_hba.conf entry for ")
+        || message.starts_with("pg_hba.conf rejects connection for ")
+        || (message.starts_with("role \"") && message.ends_with("\" does not exist"))
+        || (message.starts_with("role \"") && message.ends_with("\" is not permitted to log in"))
+    {
+        Some("28000")
+    } else {
+        None
+    }
+}
+
 impl PgLogInterpreter {
-    pub(crate) fn new(options: ParserOptions, format: LogFormat) -> Self {
-        Self { options, format, pending: Vec::new() }
+    pub(crate) fn new(options: ParserOptions, zone: Option<chrono_tz::Tz>, format: LogFormat) -> Self {
+        Self { options, zone, format, pending: Vec::new() }
     }
 
     fn session_of(record: &PgLogRecord<'_>) -> String {
@@ -113,7 +132,7 @@ impl PgLogInterpreter {
         raw: &[u8],
         output: &mut ParseOutput,
     ) {
-        let ts = match parse_pg_timestamp(record.timestamp) {
+        let ts = match parse_pg_timestamp_in(record.timestamp, self.zone) {
             Ok(ts) => ts,
             Err(error) => return output.reject(position, RejectReason::BadTimestamp, error.to_string(), raw),
         };
@@ -134,7 +153,12 @@ impl PgLogInterpreter {
                 event.error_message = Some(record.message.to_owned());
                 event
             }
-            "FATAL" if record.state_code.is_some_and(|code| code.starts_with("28")) => {
+            "FATAL"
+                if record.state_code.map_or_else(
+                    || auth_failure_code(record.message).is_some(),
+                    |code| code.starts_with("28"),
+                ) =>
+            {
                 let mut event = self.base_event(record, ts, position);
                 if event.role.is_none() {
                     event.role = user_in_message(record.message).map(str::to_owned);
@@ -142,7 +166,8 @@ impl PgLogInterpreter {
                 event.command = "CONNECT".to_owned();
                 event.class = StatementClass::Connect;
                 event.success = false;
-                event.error_code = non_empty(record.state_code);
+                event.error_code = non_empty(record.state_code)
+                    .or_else(|| auth_failure_code(record.message).map(str::to_owned));
                 event.error_message = Some(record.message.to_owned());
                 event
             }

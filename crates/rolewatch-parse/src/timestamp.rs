@@ -2,9 +2,17 @@
 //! (`%t`), with the zone written as `log_timezone`'s abbreviation or a numeric offset.
 //!
 //! Abbreviations other than UTC and GMT are ambiguous (`IST`, `CST`) and are refused with an
-//! error that says so; servers should log in UTC.
+//! error that says so, unless the source's IANA zone is configured (`--timezone`): then the local
+//! time is read in that zone, and the abbreviation must be one that zone uses at that moment
+//! (which also settles the repeated hour at the end of daylight saving time). Servers should log
+//! in UTC.
+//!
+//! Sources that write local time without any zone (MariaDB's server_audit) are read in the
+//! configured zone, UTC when none is configured.
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::offset::LocalResult;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::{OffsetName, Tz};
 
 /// Why a timestamp could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,8 +21,28 @@ pub enum TimestampError {
     #[error("malformed timestamp {0:?}")]
     Malformed(String),
     /// The zone is an abbreviation that names more than one offset.
-    #[error("time zone abbreviation {0:?} is ambiguous: set log_timezone = 'UTC' on the server")]
+    #[error(
+        "time zone abbreviation {0:?} is ambiguous: pass the server's IANA zone (--timezone) or set log_timezone = 'UTC' on the server"
+    )]
     AmbiguousZone(String),
+    /// The abbreviation is not one the configured zone uses at that time.
+    #[error("time zone abbreviation {abbreviation:?} is not used by {zone} at {local}")]
+    ZoneMismatch {
+        /// The abbreviation in the log.
+        abbreviation: String,
+        /// The configured IANA zone.
+        zone: String,
+        /// The local time, as written.
+        local: String,
+    },
+    /// The local time does not exist in the configured zone (skipped by a daylight saving change).
+    #[error("local time {local} does not exist in {zone}")]
+    NonexistentLocalTime {
+        /// The local time, as written.
+        local: String,
+        /// The configured IANA zone.
+        zone: String,
+    },
 }
 
 fn digits(bytes: &[u8]) -> Option<u32> {
@@ -23,20 +51,65 @@ fn digits(bytes: &[u8]) -> Option<u32> {
         .try_fold(0u32, |value, byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))
 }
 
-/// Parses a PostgreSQL log timestamp into UTC.
+/// Parses a PostgreSQL log timestamp written with an explicit UTC zone or offset.
+#[cfg(test)]
 pub(crate) fn parse_pg_timestamp(text: &str) -> Result<DateTime<Utc>, TimestampError> {
+    parse_pg_timestamp_in(text, None)
+}
+
+/// Reads `YYYY-MM-DD HH:MM:SS` (with `-` or nothing between the date parts, ` ` or `T` before
+/// the time) at the start of `bytes`; returns the time and the bytes after it.
+pub(crate) fn parse_naive_prefix(bytes: &[u8]) -> Option<(NaiveDateTime, &[u8])> {
+    let dashed = bytes.get(4) == Some(&b'-');
+    let (date_length, month_at, day_at) = if dashed { (10, 5, 8) } else { (8, 4, 6) };
+    let date_bytes = bytes.get(..date_length)?;
+    let field = |bytes: &[u8], at: usize| bytes.get(at..at + 2).and_then(digits);
+    let year = i32::try_from(date_bytes.get(..4).and_then(digits)?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, field(date_bytes, month_at)?, field(date_bytes, day_at)?)?;
+    if dashed && date_bytes.get(7) != Some(&b'-') {
+        return None;
+    }
+    if !matches!(bytes.get(date_length), Some(b' ' | b'T')) {
+        return None;
+    }
+    let time = bytes.get(date_length + 1..date_length + 9)?;
+    if time.get(2) != Some(&b':') || time.get(5) != Some(&b':') {
+        return None;
+    }
+    let naive = date.and_hms_opt(field(time, 0)?, field(time, 3)?, field(time, 6)?)?;
+    Some((naive, bytes.get(date_length + 9..).unwrap_or_default()))
+}
+
+/// Reads a time written in local time without a zone, in `zone` (UTC when `None`).
+///
+/// At the end of daylight saving time the repeated hour is ambiguous; the earlier of the two
+/// instants is taken, as the source gives nothing to choose by.
+pub(crate) fn local_to_utc(naive: NaiveDateTime, zone: Option<Tz>) -> Result<DateTime<Utc>, TimestampError> {
+    let Some(zone) = zone else {
+        return Ok(naive.and_utc());
+    };
+    match zone.from_local_datetime(&naive) {
+        LocalResult::Single(time) | LocalResult::Ambiguous(time, _) => Ok(time.with_timezone(&Utc)),
+        LocalResult::None => Err(TimestampError::NonexistentLocalTime {
+            local: naive.to_string(),
+            zone: zone.name().to_owned(),
+        }),
+    }
+}
+
+/// Parses a PostgreSQL log timestamp into UTC. `zone` is the server's `log_timezone` when the
+/// operator configured it; it is needed only for zone abbreviations other than UTC and GMT.
+/// A `%n` time (`1700000000.123`, seconds since the epoch) is read too.
+pub(crate) fn parse_pg_timestamp_in(text: &str, zone: Option<Tz>) -> Result<DateTime<Utc>, TimestampError> {
     let malformed = || TimestampError::Malformed(text.chars().take(64).collect());
     let bytes = text.as_bytes();
-    let head = bytes.get(..19).ok_or_else(malformed)?;
-    if head.get(4) != Some(&b'-') || head.get(7) != Some(&b'-') || head.get(13) != Some(&b':') {
+    if bytes.get(4).is_some_and(u8::is_ascii_digit) {
+        return parse_epoch_seconds(text).ok_or_else(malformed);
+    }
+    let (naive, mut rest) = parse_naive_prefix(bytes).ok_or_else(malformed)?;
+    if bytes.get(4) != Some(&b'-') {
         return Err(malformed());
     }
-    let field = |range: std::ops::Range<usize>| head.get(range).and_then(digits).ok_or_else(malformed);
-    let year = i32::try_from(field(0..4)?).map_err(|_| malformed())?;
-    let date = NaiveDate::from_ymd_opt(year, field(5..7)?, field(8..10)?).ok_or_else(malformed)?;
-    let naive = date.and_hms_opt(field(11..13)?, field(14..16)?, field(17..19)?).ok_or_else(malformed)?;
-
-    let mut rest = bytes.get(19..).unwrap_or_default();
     let mut nanos = 0u32;
     if let Some(fraction) = rest.strip_prefix(b".") {
         let length = fraction.iter().take_while(|byte| byte.is_ascii_digit()).count();
@@ -47,10 +120,67 @@ pub(crate) fn parse_pg_timestamp(text: &str) -> Result<DateTime<Utc>, TimestampE
         nanos = digits(used).ok_or_else(malformed)? * 10u32.pow(9 - u32::try_from(used.len()).unwrap_or(9));
         rest = fraction.get(length..).unwrap_or_default();
     }
-    let zone = std::str::from_utf8(rest).map_err(|_| malformed())?.trim();
-    let offset_seconds = zone_offset_seconds(zone)?;
-    let local = naive.and_utc() + TimeDelta::nanoseconds(i64::from(nanos));
-    Ok(local - TimeDelta::seconds(offset_seconds))
+    let abbreviation = std::str::from_utf8(rest).map_err(|_| malformed())?.trim();
+    let fraction = TimeDelta::nanoseconds(i64::from(nanos));
+    match zone_offset_seconds(abbreviation) {
+        Ok(offset_seconds) => Ok(naive.and_utc() + fraction - TimeDelta::seconds(offset_seconds)),
+        Err(TimestampError::AmbiguousZone(_)) if zone.is_some() => {
+            Ok(in_zone_with_abbreviation(naive, abbreviation, zone)? + fraction)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `naive` read in `zone`, choosing the instant whose abbreviation is `abbreviation`.
+fn in_zone_with_abbreviation(
+    naive: NaiveDateTime,
+    abbreviation: &str,
+    zone: Option<Tz>,
+) -> Result<DateTime<Utc>, TimestampError> {
+    let Some(zone) = zone else {
+        return Err(TimestampError::AmbiguousZone(abbreviation.chars().take(16).collect()));
+    };
+    let candidates: Vec<DateTime<Tz>> = match zone.from_local_datetime(&naive) {
+        LocalResult::Single(time) => vec![time],
+        LocalResult::Ambiguous(earlier, later) => vec![earlier, later],
+        LocalResult::None => {
+            return Err(TimestampError::NonexistentLocalTime {
+                local: naive.to_string(),
+                zone: zone.name().to_owned(),
+            });
+        }
+    };
+    candidates
+        .into_iter()
+        .find(|time| time.offset().abbreviation() == Some(abbreviation))
+        .map(|time| time.with_timezone(&Utc))
+        .ok_or_else(|| TimestampError::ZoneMismatch {
+            abbreviation: abbreviation.chars().take(16).collect(),
+            zone: zone.name().to_owned(),
+            local: naive.to_string(),
+        })
+}
+
+/// `1700000000.123` (PostgreSQL's `%n`) or `1700000000`.
+fn parse_epoch_seconds(text: &str) -> Option<DateTime<Utc>> {
+    let (seconds, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if seconds.is_empty() || seconds.len() > 12 || !seconds.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let seconds = seconds.parse::<i64>().ok()?;
+    let fraction_digits = fraction.get(..fraction.len().min(9))?;
+    let nanos = if fraction_digits.is_empty() {
+        0
+    } else {
+        let scale = 10u32.pow(9 - u32::try_from(fraction_digits.len()).ok()?);
+        digits(fraction_digits.as_bytes())? * scale
+    };
+    DateTime::from_timestamp(seconds, nanos)
+}
+
+/// Epoch microseconds (Aurora MySQL's audit log) to UTC.
+pub(crate) fn from_epoch_micros(micros: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
 }
 
 fn zone_offset_seconds(zone: &str) -> Result<i64, TimestampError> {
@@ -91,6 +221,35 @@ mod tests {
         assert_eq!(utc("2024-05-14 10:08:56.5 +02"), "2024-05-14T08:08:56.500000Z");
         assert_eq!(utc("2024-05-14 10:08:56 -05:30"), "2024-05-14T15:38:56.000000Z");
         assert_eq!(utc("2024-05-14 10:08:56.123456789 UTC"), "2024-05-14T10:08:56.123456Z");
+    }
+
+    #[test]
+    fn reads_abbreviations_in_the_configured_zone() {
+        let berlin = Some(chrono_tz::Europe::Berlin);
+        let read =
+            |text: &str| parse_pg_timestamp_in(text, berlin).map(|ts| rolewatch_event::format_rfc3339(&ts));
+        assert_eq!(read("2024-05-14 10:08:56 CEST").unwrap(), "2024-05-14T08:08:56.000000Z");
+        assert_eq!(read("2024-01-14 10:08:56.250 CET").unwrap(), "2024-01-14T09:08:56.250000Z");
+        // The repeated hour at the end of summer time: the abbreviation picks the instant.
+        assert_eq!(read("2024-10-27 02:30:00 CEST").unwrap(), "2024-10-27T00:30:00.000000Z");
+        assert_eq!(read("2024-10-27 02:30:00 CET").unwrap(), "2024-10-27T01:30:00.000000Z");
+        assert!(matches!(read("2024-05-14 10:08:56 IST"), Err(TimestampError::ZoneMismatch { .. })));
+        assert!(matches!(read("2024-03-31 02:30:00 CEST"), Err(TimestampError::NonexistentLocalTime { .. })));
+        // Explicit UTC and offsets need no zone and ignore it.
+        assert_eq!(read("2024-05-14 10:08:56 UTC").unwrap(), "2024-05-14T10:08:56.000000Z");
+    }
+
+    #[test]
+    fn reads_epoch_seconds_and_local_times() {
+        assert_eq!(utc("1700000000.123"), "2023-11-14T22:13:20.123000Z");
+        let (naive, rest) = parse_naive_prefix(b"20220527 12:21:14,host").unwrap();
+        assert_eq!(rest, b",host");
+        let berlin = local_to_utc(naive, Some(chrono_tz::Europe::Berlin)).unwrap();
+        assert_eq!(rolewatch_event::format_rfc3339(&berlin), "2022-05-27T10:21:14.000000Z");
+        assert_eq!(
+            rolewatch_event::format_rfc3339(&local_to_utc(naive, None).unwrap()),
+            "2022-05-27T12:21:14.000000Z"
+        );
     }
 
     #[test]

@@ -1,0 +1,315 @@
+//! PostgreSQL `stderr` logs: `<log_line_prefix><SEVERITY>:  <message>` lines.
+//!
+//! One log record can span several physical lines:
+//!
+//! * a message with newlines (a multi-line statement in a pgAudit record) continues on lines
+//!   that start with a tab, which PostgreSQL adds and which is not part of the message;
+//! * `STATEMENT`, `DETAIL`, `HINT`, `CONTEXT`, `QUERY` and `LOCATION` lines of the same process
+//!   follow the `ERROR`/`FATAL`/`LOG` line they belong to.
+//!
+//! So a record is held open until a line starts the next one (or the input ends), then handed to
+//! the shared [`PgLogInterpreter`]. A line that neither matches the prefix nor continues a record
+//! is rejected with [`RejectReason::BadPrefix`], which usually means `--log-line-prefix` does not
+//! match the server's setting. One exception keeps hand-edited logs readable: while a pgAudit
+//! record's quoted statement is still open, an untabbed line continues it.
+
+use std::borrow::Cow;
+
+use rolewatch_event::{LogFormat, SourcePosition};
+
+use crate::output::{ParseOutput, RejectReason, SkipReason};
+use crate::pglog::{PgLogInterpreter, PgLogRecord};
+use crate::prefix::{Escape, LogLinePrefix, PrefixMatch, is_follow_up};
+use crate::{MAX_LINE_BYTES, ParserOptions, RecordParser};
+
+/// One message of the open record: its severity and byte range in the record's text.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    severity: &'static str,
+    start: usize,
+    end: usize,
+}
+
+/// The record being assembled.
+struct OpenRecord {
+    position: SourcePosition,
+    /// The prefix match of the first line (whose text starts the parser's buffer).
+    found: PrefixMatch,
+    /// A line of the record could not be read; the whole record is rejected with this.
+    poisoned: Option<(RejectReason, String)>,
+}
+
+/// Reads `pgaudit-stderr`.
+pub(crate) struct StderrParser {
+    interpreter: PgLogInterpreter,
+    prefix: LogLinePrefix,
+    open: Option<OpenRecord>,
+    /// The open record's physical lines, joined by `\n`, as read (tabs included).
+    text: String,
+    segments: Vec<Segment>,
+}
+
+/// `"abc\n\tdef"` -> `"abc\ndef"`: the tabs PostgreSQL puts after each newline of a message.
+fn strip_continuation_tabs(text: &str) -> Cow<'_, str> {
+    if text.contains("\n\t") { Cow::Owned(text.replace("\n\t", "\n")) } else { Cow::Borrowed(text) }
+}
+
+/// `%r`: `host(port)`, `[local]`, or a host alone.
+fn split_host_port(value: &str) -> (Option<&str>, Option<u16>) {
+    if let Some(inner) = value.strip_suffix(')')
+        && let Some((host, port)) = inner.rsplit_once('(')
+    {
+        return (Some(host), port.parse().ok());
+    }
+    (Some(value), None)
+}
+
+impl StderrParser {
+    pub(crate) fn new(options: ParserOptions, zone: Option<chrono_tz::Tz>, prefix: LogLinePrefix) -> Self {
+        Self {
+            interpreter: PgLogInterpreter::new(options, zone, LogFormat::PgauditStderr),
+            prefix,
+            open: None,
+            text: String::new(),
+            segments: Vec::new(),
+        }
+    }
+
+    fn process_id<'t>(&self, found: &PrefixMatch, line: &'t str) -> Option<&'t str> {
+        found.get(line, Escape::Pid).or_else(|| found.get(line, Escape::SessionId))
+    }
+
+    /// Whether a follow-up line (`STATEMENT`, `DETAIL`, ...) belongs to the open record.
+    fn continues_open_record(&self, found: &PrefixMatch, line: &str) -> bool {
+        let Some(open) = &self.open else { return false };
+        let first_line = self.text.split('\n').next().unwrap_or_default();
+        self.process_id(found, line) == self.process_id(&open.found, first_line)
+    }
+
+    /// Whether the open record is a pgAudit record whose quoted statement is not closed yet.
+    fn inside_open_quote(&self) -> bool {
+        let Some(first) = self.segments.first() else { return false };
+        let Some(message) = self.text.get(first.start..first.end) else { return false };
+        message.starts_with(crate::pgaudit::AUDIT_PREFIX)
+            && bytecount_quotes(message.as_bytes()) % 2 == 1
+            && self.segments.len() == 1
+    }
+
+    fn append_line(&mut self, line: &str) {
+        self.text.push('\n');
+        self.text.push_str(line);
+        if let Some(last) = self.segments.last_mut() {
+            last.end = self.text.len();
+        }
+    }
+
+    fn start_record(&mut self, line: &str, found: PrefixMatch, position: &SourcePosition) {
+        self.text.clear();
+        self.text.push_str(line);
+        self.segments.clear();
+        self.segments.push(Segment { severity: found.severity, start: found.message_start, end: line.len() });
+        self.open = Some(OpenRecord { position: position.clone(), found, poisoned: None });
+    }
+
+    /// Hands the open record, if any, to the interpreter.
+    fn complete(&mut self, output: &mut ParseOutput) {
+        let Some(open) = self.open.take() else { return };
+        let text = self.text.as_str();
+        if let Some((reason, detail)) = open.poisoned {
+            return output.reject(&open.position, reason, detail, text.as_bytes());
+        }
+        let first_line = text.split('\n').next().unwrap_or_default();
+        let Some(timestamp) = self.prefix.time(&open.found, first_line) else {
+            return output.reject(
+                &open.position,
+                RejectReason::MissingField,
+                "the line has no time (its prefix stopped at %q before the time escape)",
+                text.as_bytes(),
+            );
+        };
+        let segment_text = |segment: &Segment| {
+            strip_continuation_tabs(text.get(segment.start..segment.end).unwrap_or_default())
+        };
+        let Some(primary) = self.segments.first() else { return };
+        let message = segment_text(primary);
+        let statement =
+            self.segments.iter().find(|segment| segment.severity == "STATEMENT").map(segment_text);
+        let found = &open.found;
+        let (remote_host, remote_port) = match found.get(first_line, Escape::RemoteHostPort) {
+            Some(value) => split_host_port(value),
+            None => (found.get(first_line, Escape::RemoteHost), None),
+        };
+        let record = PgLogRecord {
+            timestamp,
+            user: found.get(first_line, Escape::User),
+            dbname: found.get(first_line, Escape::Database),
+            pid: found.get(first_line, Escape::Pid).and_then(|pid| pid.parse().ok()),
+            remote_host,
+            remote_port,
+            session_id: found.get(first_line, Escape::SessionId),
+            error_severity: primary.severity,
+            state_code: found.get(first_line, Escape::SqlState),
+            message: &message,
+            statement: statement.as_deref(),
+            application_name: found.get(first_line, Escape::Application),
+        };
+        self.interpreter.interpret(&record, &open.position, text.as_bytes(), output);
+    }
+}
+
+fn bytecount_quotes(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'"', bytes).count()
+}
+
+impl RecordParser for StderrParser {
+    fn format(&self) -> LogFormat {
+        LogFormat::PgauditStderr
+    }
+
+    fn parse_line(&mut self, line: &[u8], position: &SourcePosition, output: &mut ParseOutput) {
+        if line.len() > MAX_LINE_BYTES
+            || (self.open.is_some() && self.text.len() + line.len() > MAX_LINE_BYTES)
+        {
+            if let Some(open) = &mut self.open
+                && line.first() == Some(&b'\t')
+            {
+                open.poisoned = Some((RejectReason::TooLarge, "record of more than 4 MiB".to_owned()));
+                return;
+            }
+            if line.len() > MAX_LINE_BYTES {
+                self.complete(output);
+                output.reject_if_too_large(line, position);
+                return;
+            }
+        }
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(error) => {
+                if let Some(open) = &mut self.open
+                    && line.first() == Some(&b'\t')
+                {
+                    self.text.push('\n');
+                    self.text.push_str(&String::from_utf8_lossy(line));
+                    open.poisoned = Some((RejectReason::InvalidUtf8, error.to_string()));
+                    return;
+                }
+                self.complete(output);
+                return output.reject(position, RejectReason::InvalidUtf8, error.to_string(), line);
+            }
+        };
+        if self.open.as_ref().is_some_and(|open| open.poisoned.is_none()) && text.starts_with('\t') {
+            let continuation = text;
+            self.append_line(continuation);
+            return;
+        }
+        if let Some(found) = self.prefix.match_line(text) {
+            if is_follow_up(found.severity) {
+                if self.continues_open_record(&found, text) {
+                    self.text.push('\n');
+                    let line_start = self.text.len();
+                    self.text.push_str(text);
+                    self.segments.push(Segment {
+                        severity: found.severity,
+                        start: line_start + found.message_start,
+                        end: self.text.len(),
+                    });
+                } else {
+                    self.complete(output);
+                    output.skip(SkipReason::ServerChatter);
+                }
+                return;
+            }
+            self.complete(output);
+            return self.start_record(text, found, position);
+        }
+        if self.inside_open_quote() {
+            return self.append_line(text);
+        }
+        if text.trim().is_empty() {
+            return output.skip(SkipReason::Blank);
+        }
+        self.complete(output);
+        output.reject(
+            position,
+            RejectReason::BadPrefix,
+            format!(
+                "the line does not start with the log_line_prefix {:?} and a severity",
+                self.prefix.as_str()
+            ),
+            line,
+        );
+    }
+
+    fn finish(&mut self, output: &mut ParseOutput) {
+        self.complete(output);
+        self.interpreter.finish(output);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rolewatch_event::StatementClass;
+
+    use super::*;
+
+    fn parse_all(prefix: &str, text: &str) -> ParseOutput {
+        let prefix = LogLinePrefix::compile(prefix).unwrap();
+        crate::output::parse_text(StderrParser::new(ParserOptions::default(), None, prefix), "t.log", text)
+    }
+
+    #[test]
+    fn reassembles_tabbed_continuations_and_statement_lines() {
+        let text = "2020-11-13 08:06:24 UTC:10.0.1.123(50322):audit_user1@auditdb:[24298]:LOG:  AUDIT: SESSION,1,2,DDL,CREATE TABLE AS,,,\"CREATE TABLE t1 AS\n\tSELECT num  a\n\t;\",<none>\n2020-11-13 08:07:36 UTC:10.0.1.123(50322):audit_user1@auditdb:[24298]:ERROR:  permission denied for table t2\n2020-11-13 08:07:36 UTC:10.0.1.123(50322):audit_user1@auditdb:[24298]:STATEMENT:  SELECT *\n\tFROM t2;\n2020-11-13 08:07:37 UTC::@:[32064]:LOG:  checkpoint starting: time";
+        let output = parse_all("rds", text);
+        assert_eq!(output.rejected, vec![]);
+        assert_eq!(output.events.len(), 2);
+        // The pgAudit record waits for its session's next record, which is the ERROR.
+        let ctas = &output.events[0];
+        assert_eq!(ctas.statement.as_deref(), Some("CREATE TABLE t1 AS\nSELECT num  a\n;"));
+        assert_eq!(ctas.command, "CREATE TABLE AS");
+        assert_eq!(ctas.client_addr.as_deref(), Some("10.0.1.123"));
+        assert_eq!(ctas.client_port, Some(50322));
+        assert_eq!(ctas.source_line, Some(1));
+        let denied = &output.events[1];
+        assert!(!denied.success);
+        assert_eq!(denied.statement.as_deref(), Some("SELECT *\nFROM t2;"));
+        assert_eq!(denied.class, StatementClass::Read);
+        assert_eq!(denied.source_line, Some(4));
+        assert_eq!(output.skipped.get(&SkipReason::ServerChatter), Some(&1));
+    }
+
+    #[test]
+    fn infers_the_code_of_authentication_failures_without_percent_e() {
+        let text = "2026-11-26 17:41:54.133 UTC [4427] app_reader@shop FATAL:  password authentication failed for user \"app_reader\"\n2026-11-26 17:41:54.133 UTC [4427] app_reader@shop DETAIL:  Connection matched pg_hba.conf line 3";
+        let output = parse_all("debian", text);
+        let event = &output.events[0];
+        assert_eq!((event.class, event.success), (StatementClass::Connect, false));
+        assert_eq!(event.error_code.as_deref(), Some("28P01"));
+        assert_eq!(event.role.as_deref(), Some("app_reader"));
+    }
+
+    #[test]
+    fn rejects_lines_that_do_not_match_and_poisoned_records() {
+        let text = "LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 1;,<not logged>\n2025-05-29 07:17:55.026 GMT [183] LOG:  AUDIT: SESSION,2,1,READ,SELECT,,,\"SELECT\n\t1\",<none>";
+        let output = parse_all("postgres", text);
+        assert_eq!(output.rejected.len(), 1);
+        assert_eq!(output.rejected[0].reason, RejectReason::BadPrefix);
+        assert_eq!(output.events.len(), 1);
+        assert_eq!(output.events[0].statement.as_deref(), Some("SELECT\n1"));
+
+        let prefix = LogLinePrefix::compile("postgres").unwrap();
+        let mut parser = StderrParser::new(ParserOptions::default(), None, prefix);
+        let mut output = ParseOutput::default();
+        let position = SourcePosition::File { file: "t.log".into(), line: 1, offset: 0 };
+        parser.parse_line(
+            b"2025-05-29 07:17:55.026 GMT [183] LOG:  AUDIT: SESSION,2,1,READ,SELECT,,,\"SELECT",
+            &position,
+            &mut output,
+        );
+        parser.parse_line(b"\t\xff\xfe\",<none>", &position, &mut output);
+        parser.finish(&mut output);
+        assert_eq!(output.rejected.len(), 1);
+        assert_eq!(output.rejected[0].reason, RejectReason::InvalidUtf8);
+        assert!(output.events.is_empty());
+    }
+}

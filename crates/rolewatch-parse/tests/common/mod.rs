@@ -1,0 +1,67 @@
+//! Helpers shared by the integration tests: reading a file line by line the way the binary
+//! does, and comparing events whatever carried them.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use rolewatch_event::{AuditEvent, LogFormat, SourcePosition};
+use rolewatch_parse::{ParseOutput, ParserOptions, try_parser_for};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Parses `bytes` as `format`, one physical line at a time, with byte offsets.
+pub fn parse_bytes(format: LogFormat, options: &ParserOptions, name: &str, bytes: &[u8]) -> ParseOutput {
+    let mut parser = try_parser_for(format, options).unwrap();
+    let mut output = ParseOutput::default();
+    let mut offset = 0u64;
+    let mut lines: Vec<&[u8]> = bytes.split(|byte| *byte == b'\n').collect();
+    if lines.last() == Some(&&b""[..]) {
+        lines.pop();
+    }
+    for (index, line) in lines.into_iter().enumerate() {
+        let position = SourcePosition::File { file: name.to_owned(), line: index as u64 + 1, offset };
+        offset += line.len() as u64 + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        parser.parse_line(line, &position, &mut output);
+    }
+    parser.finish(&mut output);
+    output
+}
+
+/// Parses the file at `path`.
+pub fn parse_file(format: LogFormat, options: &ParserOptions, path: &Path) -> ParseOutput {
+    let bytes = std::fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    parse_bytes(format, options, &path.display().to_string(), &bytes)
+}
+
+/// The event without what differs between carriers of the same record: the format and where
+/// the record was read.
+pub fn carrier_neutral(event: &AuditEvent) -> AuditEvent {
+    let mut event = event.clone();
+    event.format = LogFormat::PgauditJsonlog;
+    event.source_file = None;
+    event.source_line = None;
+    event.source_offset = None;
+    event
+}
+
+/// Asserts two event lists are equal, showing the first difference.
+pub fn assert_same_events(left_name: &str, left: &[AuditEvent], right_name: &str, right: &[AuditEvent]) {
+    for (index, (a, b)) in left.iter().zip(right).enumerate() {
+        assert_eq!(a, b, "event {index} differs between {left_name} and {right_name}");
+    }
+    assert_eq!(left.len(), right.len(), "{left_name} and {right_name} have different event counts");
+}
+
+/// `KEY='value'` lines of a capture.env.
+pub fn capture_setting(env_file: &Path, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(env_file).ok()?;
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix('=')?;
+        Some(value.trim_matches('\'').to_owned())
+    })
+}
