@@ -146,7 +146,10 @@ pub fn classify(statement: &str) -> Classified {
             };
             Classified { command, class }
         }
+        "RENAME" if next_word(rest).0 == "USER" => simple("RENAME USER", StatementClass::Role),
         "COMMENT" | "SECURITY" | "REINDEX" | "CLUSTER" | "RENAME" => simple(&first, StatementClass::Ddl),
+        // MySQL and MariaDB: `SET PASSWORD [FOR user] = ...` changes an account.
+        "SET" if next_word(rest).0 == "PASSWORD" => simple("SET PASSWORD", StatementClass::Role),
         "SET" | "RESET" => simple(&first, StatementClass::MiscSet),
         "CALL" | "DO" | "EXECUTE" => simple(&first, StatementClass::Function),
         "" => simple("UNKNOWN", StatementClass::Misc),
@@ -181,6 +184,9 @@ mod tests {
         check("create role sneaky login", "CREATE ROLE", StatementClass::Role);
         check("GRANT SELECT ON t TO r", "GRANT", StatementClass::Role);
         check("SET search_path = x", "SET", StatementClass::MiscSet);
+        check("SET PASSWORD FOR u1 = PASSWORD(*****)", "SET PASSWORD", StatementClass::Role);
+        check("RENAME USER a TO b", "RENAME USER", StatementClass::Role);
+        check("RENAME TABLE a TO b", "RENAME", StatementClass::Ddl);
         check("EXPLAIN ANALYZE DELETE FROM t", "EXPLAIN", StatementClass::Write);
         check("EXPLAIN SELECT 1", "EXPLAIN", StatementClass::Misc);
         check("vacuum t", "VACUUM", StatementClass::Misc);

@@ -33,10 +33,13 @@
 pub mod classify;
 mod csvlog;
 mod jsonlog;
+mod mariadb;
+mod mysqljson;
 mod output;
 mod pgaudit;
 mod pglog;
 mod prefix;
+mod sniff;
 mod stderr;
 mod timestamp;
 
@@ -45,6 +48,7 @@ pub use rolewatch_event::SourcePosition;
 
 pub use output::{ParseOutput, RejectReason, Rejected, SkipReason};
 pub use prefix::{LOG_LINE_PREFIX_PRESETS, LogLinePrefix, PrefixError};
+pub use sniff::{sniff_format, sniff_log_line_prefix};
 pub use timestamp::TimestampError;
 
 /// The longest line a parser accepts; longer ones are rejected (and dead-lettered) whole.
@@ -124,8 +128,11 @@ pub trait RecordParser: Send {
 /// Whether a format can be parsed by this build. Formats are added issue by issue.
 pub fn is_supported(format: LogFormat) -> bool {
     match format {
-        LogFormat::PgauditJsonlog | LogFormat::PgauditCsvlog | LogFormat::PgauditStderr => true,
-        LogFormat::MariadbAudit | LogFormat::MysqlAuditJson => false,
+        LogFormat::PgauditJsonlog
+        | LogFormat::PgauditCsvlog
+        | LogFormat::PgauditStderr
+        | LogFormat::MariadbAudit
+        | LogFormat::MysqlAuditJson => true,
     }
 }
 
@@ -143,10 +150,8 @@ pub fn try_parser_for(
         LogFormat::PgauditStderr => {
             Box::new(stderr::StderrParser::new(options.clone(), zone, options.compiled_log_line_prefix()?))
         }
-        LogFormat::MariadbAudit | LogFormat::MysqlAuditJson => Box::new(output::RejectingParser {
-            format,
-            detail: format!("format {format} is not supported by this build"),
-        }),
+        LogFormat::MariadbAudit => Box::new(mariadb::MariadbParser::new(options.clone(), zone)),
+        LogFormat::MysqlAuditJson => Box::new(mysqljson::MysqlJsonParser::new(options.clone())),
     })
 }
 

@@ -181,6 +181,61 @@ mod tests {
         assert_eq!(record.parameters, None);
     }
 
+    /// The audit records of pgAudit's regression transcript (`NOTICE:  AUDIT: ...` or
+    /// `WARNING:  AUDIT: ...`, quoted statements continuing on the next lines).
+    fn regression_records() -> Vec<String> {
+        let transcript = include_str!("../tests/data/pgaudit_regress_expected_excerpt.out");
+        let mut records = Vec::new();
+        let mut lines = transcript.lines();
+        while let Some(line) = lines.next() {
+            let Some(record) = line.split_once(":  AUDIT: ").map(|(_, record)| record) else { continue };
+            let mut record = record.to_owned();
+            while record.matches('"').count() % 2 == 1 {
+                let Some(next) = lines.next() else { break };
+                record.push('\n');
+                record.push_str(next);
+            }
+            records.push(record);
+        }
+        records
+    }
+
+    #[test]
+    fn reads_every_record_of_the_regression_transcript() {
+        let records = regression_records();
+        assert!(records.len() > 40, "{}", records.len());
+        let parsed: Vec<PgAuditRecord<'_>> = records
+            .iter()
+            .map(|record| parse_audit_record(record).unwrap_or_else(|error| panic!("{record}: {error}")))
+            .collect();
+        let redacted = parsed
+            .iter()
+            .find(|record| record.statement.as_deref().is_some_and(|text| text.contains("<REDACTED>")));
+        assert_eq!(
+            redacted.and_then(|record| record.statement.as_deref()),
+            Some("CREATE USER regress_user1 password <REDACTED>")
+        );
+        let suppressed: Vec<&Vec<String>> = parsed
+            .iter()
+            .filter_map(|record| record.parameters.as_ref())
+            .filter(|parameters| parameters.iter().any(|value| value == "<long param suppressed>"))
+            .collect();
+        assert!(!suppressed.is_empty());
+        let copy = parsed.iter().find(|record| record.command == "COPY").unwrap();
+        assert_eq!(copy.rows, Some(0), "utility COPY logs 0 rows");
+        // `",,,,,,,,,,,,,1"`: thirteen empty parameters and a 1, then the rows field.
+        let trigger =
+            parsed.iter().find(|record| record.command == "UPDATE" && record.rows == Some(1)).unwrap();
+        let mut expected = vec![String::new(); 13];
+        expected.push("1".to_owned());
+        assert_eq!(trigger.parameters.as_ref(), Some(&expected));
+        assert_eq!(
+            trigger.statement.as_deref(),
+            Some("UPDATE test2\n\t   SET id = id + 90\n\t WHERE id = new.id")
+        );
+        assert!(parsed.iter().any(|record| record.statement.is_none()), "<previously logged>");
+    }
+
     #[test]
     fn malformed_records_are_errors() {
         for bad in [
