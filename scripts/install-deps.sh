@@ -31,6 +31,10 @@ PACKAGES=(
   maven
   openjdk-17-jre-headless
   kcat
+  # scripts/mariadb-sandbox.sh: mariadbd, mariadb-install-db and server_audit.so
+  # (/usr/lib/mysql/plugin/server_audit.so ships in mariadb-server on Debian), the client.
+  mariadb-server
+  mariadb-client
 )
 
 if [[ ${1:-} == --build ]]; then
