@@ -11,10 +11,11 @@
 # The temp dir is removed on exit, also on failure. Works as root (the server
 # then runs as the `postgres` OS user).
 #
-# Usage: scripts/capture-pg-sample.sh OUTDIR
+# Usage: scripts/capture-pg-sample.sh OUTDIR [WORKLOAD_DIR]
+#   WORKLOAD_DIR (default examples/workload) holds setup.sql and workload.sh.
 set -euo pipefail
 
-[[ $# -eq 1 ]] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
+[[ $# -eq 1 || $# -eq 2 ]] || { echo "usage: $0 OUTDIR [WORKLOAD_DIR]" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 SANDBOX=$ROOT/scripts/pg-sandbox.sh
@@ -31,7 +32,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$SANDBOX" start "$TMP"
-"$ROOT/scripts/pg-workload.sh" "$TMP"
+"$ROOT/scripts/pg-workload.sh" "$TMP" ${2:+"$2"}
 eval "$("$SANDBOX" env "$TMP")"
 
 # Stop so the logging collector flushes and closes all three files.

@@ -2,13 +2,14 @@
 # Run the sample workload (examples/workload/: setup.sql, then workload.sh with its planted
 # risky actions) against a running pg-sandbox in DIR.
 #
-# Usage: scripts/pg-workload.sh DIR      (after scripts/pg-sandbox.sh start DIR)
+# Usage: scripts/pg-workload.sh DIR [WORKLOAD_DIR]   (after scripts/pg-sandbox.sh start DIR)
+#   WORKLOAD_DIR (default examples/workload) holds setup.sql and workload.sh.
 set -euo pipefail
 
-[[ $# -eq 1 ]] || { echo "usage: $0 DIR" >&2; exit 2; }
+[[ $# -eq 1 || $# -eq 2 ]] || { echo "usage: $0 DIR [WORKLOAD_DIR]" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-WORKLOAD_DIR=$ROOT/examples/workload
+WORKLOAD_DIR=$(cd "${2:-$ROOT/examples/workload}" && pwd -P)
 eval "$("$ROOT/scripts/pg-sandbox.sh" env "$1")"
 
 # Setup as superuser over the unix socket (local trust for postgres only).

@@ -9,36 +9,38 @@ use std::borrow::Cow;
 use rolewatch_event::{LogFormat, SourcePosition};
 use serde::Deserialize;
 
+use crate::jsonlog_scan::scan_jsonlog;
 use crate::output::{ParseOutput, RejectReason, SkipReason};
 use crate::pglog::{PgLogInterpreter, PgLogRecord};
 use crate::{ParserOptions, RecordParser};
 
-#[derive(Deserialize)]
-struct JsonlogLine<'a> {
-    #[serde(borrow)]
-    timestamp: Option<Cow<'a, str>>,
+/// The keys of a jsonlog line that rolewatch reads.
+#[derive(Deserialize, Debug, Default, PartialEq, Eq)]
+pub(crate) struct JsonlogLine<'a> {
     #[serde(borrow, default)]
-    user: Option<Cow<'a, str>>,
+    pub(crate) timestamp: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    dbname: Option<Cow<'a, str>>,
+    pub(crate) user: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(crate) dbname: Option<Cow<'a, str>>,
     #[serde(default)]
-    pid: Option<i64>,
+    pub(crate) pid: Option<i64>,
     #[serde(borrow, default)]
-    remote_host: Option<Cow<'a, str>>,
+    pub(crate) remote_host: Option<Cow<'a, str>>,
     #[serde(default)]
-    remote_port: Option<u16>,
+    pub(crate) remote_port: Option<u16>,
     #[serde(borrow, default)]
-    session_id: Option<Cow<'a, str>>,
+    pub(crate) session_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    error_severity: Option<Cow<'a, str>>,
+    pub(crate) error_severity: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    state_code: Option<Cow<'a, str>>,
+    pub(crate) state_code: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    message: Option<Cow<'a, str>>,
+    pub(crate) message: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    statement: Option<Cow<'a, str>>,
+    pub(crate) statement: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    application_name: Option<Cow<'a, str>>,
+    pub(crate) application_name: Option<Cow<'a, str>>,
 }
 
 /// Reads `pgaudit-jsonlog`.
@@ -64,7 +66,7 @@ impl RecordParser for JsonlogParser {
         if line.iter().all(u8::is_ascii_whitespace) {
             return output.skip(SkipReason::Blank);
         }
-        let parsed: JsonlogLine<'_> = match serde_json::from_slice(line) {
+        let parsed = match scan_jsonlog(line).map_or_else(|| serde_json::from_slice(line), Ok) {
             Ok(parsed) => parsed,
             Err(error) => {
                 let reason = if std::str::from_utf8(line).is_err() {

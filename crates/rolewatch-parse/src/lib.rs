@@ -33,6 +33,7 @@
 pub mod classify;
 mod csvlog;
 mod jsonlog;
+mod jsonlog_scan;
 mod mariadb;
 mod mysqljson;
 mod output;

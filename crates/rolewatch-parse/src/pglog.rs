@@ -13,6 +13,8 @@
 //!   or not; `disconnection` becomes `DISCONNECT`.
 //! * Everything else is server chatter: skipped and counted.
 
+use std::borrow::Cow;
+
 use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass};
 
 use crate::ParserOptions;
@@ -91,11 +93,11 @@ impl PgLogInterpreter {
         Self { options, zone, format, pending: Vec::new() }
     }
 
-    fn session_of(record: &PgLogRecord<'_>) -> String {
+    fn session_of<'r>(record: &PgLogRecord<'r>) -> Cow<'r, str> {
         match (record.session_id, record.pid) {
-            (Some(session), _) => session.to_owned(),
-            (None, Some(pid)) => format!("pid:{pid}"),
-            (None, None) => String::new(),
+            (Some(session), _) => Cow::Borrowed(session),
+            (None, Some(pid)) => Cow::Owned(format!("pid:{pid}")),
+            (None, None) => Cow::Borrowed(""),
         }
     }
 
@@ -194,7 +196,7 @@ impl PgLogInterpreter {
         &mut self,
         record: &PgLogRecord<'_>,
         audit: &str,
-        session: String,
+        session: Cow<'_, str>,
         ts: chrono::DateTime<chrono::Utc>,
         position: &SourcePosition,
         raw: &[u8],
@@ -204,12 +206,13 @@ impl PgLogInterpreter {
             Ok(audit) => audit,
             Err(detail) => return output.reject(position, RejectReason::BadAuditRecord, detail, raw),
         };
-        let key = StatementKey {
-            session,
-            statement_id: audit.statement_id,
-            substatement_id: audit.substatement_id,
+        let same_statement = |key: &StatementKey| {
+            key.statement_id == audit.statement_id
+                && key.substatement_id == audit.substatement_id
+                && key.session == session
         };
-        if let Some((_, event)) = self.pending.iter_mut().find(|(pending_key, _)| *pending_key == key) {
+        if let Some((_, event)) = self.pending.iter_mut().find(|(pending_key, _)| same_statement(pending_key))
+        {
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
                 && !event.objects.iter().any(|known| *known == object)
@@ -225,7 +228,12 @@ impl PgLogInterpreter {
             event.rows = event.rows.or(audit.rows);
             return;
         }
-        self.flush_session(&key.session, output);
+        self.flush_session(&session, output);
+        let key = StatementKey {
+            session: session.into_owned(),
+            statement_id: audit.statement_id,
+            substatement_id: audit.substatement_id,
+        };
         let mut event = self.base_event(record, ts, position);
         event.command = audit.command.into_owned();
         event.class = audit.class;
