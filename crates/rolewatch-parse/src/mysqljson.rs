@@ -510,7 +510,11 @@ impl RecordParser for MysqlJsonParser {
 
     fn finish(&mut self, output: &mut ParseOutput) {
         if let Some(start) = self.framer.start.take() {
-            let raw = std::mem::take(&mut self.framer.buffer);
+            let mut raw = std::mem::take(&mut self.framer.buffer);
+            // The newline the framer added after the last line it kept was not in the input.
+            if raw.last() == Some(&b'\n') {
+                raw.pop();
+            }
             output.reject(
                 &start,
                 RejectReason::InvalidJson,

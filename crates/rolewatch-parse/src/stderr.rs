@@ -36,7 +36,14 @@ struct OpenRecord {
     /// The prefix match of the first line (whose text starts the parser's buffer).
     found: PrefixMatch,
     /// A line of the record could not be read; the whole record is rejected with this.
-    poisoned: Option<(RejectReason, String)>,
+    poisoned: Option<Poison>,
+}
+
+/// Why an open record will be rejected, and its raw bytes (the first [`MAX_LINE_BYTES`]).
+struct Poison {
+    reason: RejectReason,
+    detail: String,
+    raw: Vec<u8>,
 }
 
 /// Reads `pgaudit-stderr`.
@@ -95,6 +102,50 @@ impl StderrParser {
             && self.segments.len() == 1
     }
 
+    /// A line that continues the open record (a tabbed line, or an untabbed one inside an open
+    /// pgAudit quote).
+    fn continue_record(&mut self, line: &[u8]) {
+        if self.poison_if_too_large(line) {
+            return;
+        }
+        let Some(open) = &mut self.open else { return };
+        if let Some(poison) = &mut open.poisoned {
+            poison.raw.push(b'\n');
+            poison.raw.extend_from_slice(line);
+            return;
+        }
+        match std::str::from_utf8(line) {
+            Ok(text) => self.append_line(text),
+            Err(error) => {
+                let raw = [self.text.as_bytes(), b"\n", line].concat();
+                open.poisoned =
+                    Some(Poison { reason: RejectReason::InvalidUtf8, detail: error.to_string(), raw });
+            }
+        }
+    }
+
+    /// Poisons the open record if `line` would take it past [`MAX_LINE_BYTES`]; returns whether
+    /// the line is to be dropped (the record is, or already was, too large).
+    fn poison_if_too_large(&mut self, line: &[u8]) -> bool {
+        let Some(open) = &mut self.open else { return false };
+        let length = open.poisoned.as_ref().map_or(self.text.len(), |poison| poison.raw.len());
+        if length + line.len() < MAX_LINE_BYTES {
+            return false;
+        }
+        match &mut open.poisoned {
+            Some(poison) if poison.reason == RejectReason::TooLarge => {}
+            Some(poison) => poison.reason = RejectReason::TooLarge,
+            None => {
+                open.poisoned = Some(Poison {
+                    reason: RejectReason::TooLarge,
+                    detail: format!("record of more than {MAX_LINE_BYTES} bytes (raw bytes cut there)"),
+                    raw: self.text.as_bytes().to_vec(),
+                });
+            }
+        }
+        true
+    }
+
     fn append_line(&mut self, line: &str) {
         self.text.push('\n');
         self.text.push_str(line);
@@ -115,8 +166,8 @@ impl StderrParser {
     fn complete(&mut self, output: &mut ParseOutput) {
         let Some(open) = self.open.take() else { return };
         let text = self.text.as_str();
-        if let Some((reason, detail)) = open.poisoned {
-            return output.reject(&open.position, reason, detail, text.as_bytes());
+        if let Some(poison) = open.poisoned {
+            return output.reject(&open.position, poison.reason, poison.detail, &poison.raw);
         }
         let first_line = text.split('\n').next().unwrap_or_default();
         let Some(timestamp) = self.prefix.time(&open.found, first_line) else {
@@ -167,44 +218,27 @@ impl RecordParser for StderrParser {
     }
 
     fn parse_line(&mut self, line: &[u8], position: &SourcePosition, output: &mut ParseOutput) {
-        if line.len() > MAX_LINE_BYTES
-            || (self.open.is_some() && self.text.len() + line.len() > MAX_LINE_BYTES)
-        {
-            if let Some(open) = &mut self.open
-                && line.first() == Some(&b'\t')
-            {
-                open.poisoned = Some((RejectReason::TooLarge, "record of more than 4 MiB".to_owned()));
-                return;
-            }
-            if line.len() > MAX_LINE_BYTES {
-                self.complete(output);
-                output.reject_if_too_large(line, position);
-                return;
-            }
+        if self.open.is_some() && line.first() == Some(&b'\t') {
+            return self.continue_record(line);
+        }
+        if line.len() > MAX_LINE_BYTES {
+            self.complete(output);
+            output.reject_if_too_large(line, position);
+            return;
         }
         let text = match std::str::from_utf8(line) {
             Ok(text) => text,
             Err(error) => {
-                if let Some(open) = &mut self.open
-                    && line.first() == Some(&b'\t')
-                {
-                    self.text.push('\n');
-                    self.text.push_str(&String::from_utf8_lossy(line));
-                    open.poisoned = Some((RejectReason::InvalidUtf8, error.to_string()));
-                    return;
-                }
                 self.complete(output);
                 return output.reject(position, RejectReason::InvalidUtf8, error.to_string(), line);
             }
         };
-        if self.open.as_ref().is_some_and(|open| open.poisoned.is_none()) && text.starts_with('\t') {
-            let continuation = text;
-            self.append_line(continuation);
-            return;
-        }
         if let Some(found) = self.prefix.match_line(text) {
             if is_follow_up(found.severity) {
                 if self.continues_open_record(&found, text) {
+                    if self.poison_if_too_large(line) {
+                        return;
+                    }
                     self.text.push('\n');
                     let line_start = self.text.len();
                     self.text.push_str(text);
@@ -223,7 +257,7 @@ impl RecordParser for StderrParser {
             return self.start_record(text, found, position);
         }
         if self.inside_open_quote() {
-            return self.append_line(text);
+            return self.continue_record(line);
         }
         if text.trim().is_empty() {
             return output.skip(SkipReason::Blank);
