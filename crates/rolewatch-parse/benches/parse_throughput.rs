@@ -31,7 +31,8 @@ struct Input {
     name: String,
     format: LogFormat,
     options: ParserOptions,
-    bytes: Vec<u8>,
+    /// Reads (or makes) the input; only inputs that are run are loaded.
+    load: Box<dyn Fn() -> Vec<u8>>,
 }
 
 fn repeated(bytes: &[u8]) -> Vec<u8> {
@@ -43,6 +44,10 @@ fn repeated(bytes: &[u8]) -> Vec<u8> {
     text.repeat(copies)
 }
 
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
 fn capture_prefix(directory: &Path) -> String {
     let env = std::fs::read_to_string(directory.join("capture.env")).unwrap();
     env.lines()
@@ -51,66 +56,57 @@ fn capture_prefix(directory: &Path) -> String {
         .unwrap()
 }
 
+/// The MariaDB samples with real timestamps: RDS lines, and MDEV-37434's with its masked
+/// time and host put back.
+fn mariadb_sample(data_dir: &Path) -> Vec<u8> {
+    let escapes = read(&data_dir.join("mariadb_server_audit_mtr_newline_escapes.log"));
+    let unmasked: Vec<String> = String::from_utf8_lossy(&escapes)
+        .lines()
+        .map(|line| {
+            line.strip_prefix("TIMESTAMP,HOSTNAME,")
+                .map_or(line.to_owned(), |rest| format!("20240101 10:00:00,db1,{rest}"))
+        })
+        .collect();
+    let mut sample = read(&data_dir.join("mariadb_server_audit_rds.log"));
+    sample.extend_from_slice(unmasked.join("\n").as_bytes());
+    repeated(&sample)
+}
+
 fn inputs() -> Vec<Input> {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data_dir = crate_dir.join("tests/data");
     let (pg_dir, real): (PathBuf, bool) = match std::env::var_os("ROLEWATCH_BENCH_PG_DIR") {
         Some(directory) => (PathBuf::from(directory), true),
         None => (crate_dir.join("../../examples/logs"), false),
     };
     let pg_options =
         ParserOptions { log_line_prefix: Some(capture_prefix(&pg_dir)), ..ParserOptions::default() };
-    let read =
-        |path: PathBuf| std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    let pg = |file: &str| {
-        let bytes = read(pg_dir.join(file));
-        if real { bytes } else { repeated(&bytes) }
-    };
     let label = if real { "pgbench" } else { "examples/logs repeated" };
-    let data = |file: &str| repeated(&read(crate_dir.join("tests/data").join(file)));
-    let mariadb_sample = [
-        data("mariadb_server_audit_rds.log"),
-        data("mariadb_server_audit_mtr_newline_escapes.log")
-            .split(|byte| *byte == b'\n')
-            .map(|line| {
-                let text = String::from_utf8_lossy(line);
-                text.strip_prefix("TIMESTAMP,HOSTNAME,")
-                    .map_or(text.to_string(), |rest| format!("20240101 10:00:00,db1,{rest}"))
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-            .into_bytes(),
-    ]
-    .concat();
+    let pg = |format: LogFormat, file: &str| {
+        let path = pg_dir.join(file);
+        Input {
+            name: format!("{format} ({label})"),
+            format,
+            options: pg_options.clone(),
+            load: Box::new(move || if real { read(&path) } else { repeated(&read(&path)) }),
+        }
+    };
+    let enterprise = data_dir.join("mysql_enterprise_audit.json");
     vec![
-        Input {
-            name: format!("pgaudit-jsonlog ({label})"),
-            format: LogFormat::PgauditJsonlog,
-            options: pg_options.clone(),
-            bytes: pg("postgresql.json"),
-        },
-        Input {
-            name: format!("pgaudit-csvlog ({label})"),
-            format: LogFormat::PgauditCsvlog,
-            options: pg_options.clone(),
-            bytes: pg("postgresql.csv"),
-        },
-        Input {
-            name: format!("pgaudit-stderr ({label})"),
-            format: LogFormat::PgauditStderr,
-            options: pg_options,
-            bytes: pg("postgresql.log"),
-        },
+        pg(LogFormat::PgauditJsonlog, "postgresql.json"),
+        pg(LogFormat::PgauditCsvlog, "postgresql.csv"),
+        pg(LogFormat::PgauditStderr, "postgresql.log"),
         Input {
             name: "mariadb-audit (RDS + MDEV-37434 samples repeated)".into(),
             format: LogFormat::MariadbAudit,
             options: ParserOptions::default(),
-            bytes: mariadb_sample,
+            load: Box::new(move || mariadb_sample(&data_dir)),
         },
         Input {
             name: "mysql-audit-json (Enterprise sample repeated)".into(),
             format: LogFormat::MysqlAuditJson,
             options: ParserOptions::default(),
-            bytes: data("mysql_enterprise_audit.json"),
+            load: Box::new(move || repeated(&read(&enterprise))),
         },
     ]
 }
@@ -131,7 +127,7 @@ struct Run {
     skipped: u64,
 }
 
-fn run(input: &Input) -> Run {
+fn run(input: &Input, bytes: &[u8]) -> Run {
     let mut parser = try_parser_for(input.format, &input.options).unwrap();
     let mut output = ParseOutput::default();
     let (mut lines, mut events, mut rejected) = (0u64, 0u64, 0u64);
@@ -140,7 +136,7 @@ fn run(input: &Input) -> Run {
     // One position, updated in place: no allocation per line (the binary can do the same).
     let mut position = SourcePosition::File { file: "bench".into(), line: 0, offset: 0 };
     let mut next_offset = 0u64;
-    for line in input.bytes.split(|byte| *byte == b'\n') {
+    for line in bytes.split(|byte| *byte == b'\n') {
         lines += 1;
         if let SourcePosition::File { line: line_number, offset, .. } = &mut position {
             *line_number = lines;
@@ -173,13 +169,14 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let only = std::env::var("ROLEWATCH_BENCH_ONLY").unwrap_or_default();
-    for mut input in inputs().into_iter().filter(|input| input.name.contains(only.as_str())) {
+    for input in inputs().into_iter().filter(|input| input.name.contains(only.as_str())) {
+        let mut bytes = (input.load)();
         if quick {
-            input.bytes.truncate(input.bytes.len().min(1 << 20));
+            bytes.truncate(bytes.len().min(1 << 20));
         }
-        let runs: Vec<Run> = (0..if quick { 1 } else { RUNS }).map(|_| run(&input)).collect();
+        let runs: Vec<Run> = (0..if quick { 1 } else { RUNS }).map(|_| run(&input, &bytes)).collect();
         let best = runs.iter().min_by(|a, b| a.seconds.total_cmp(&b.seconds)).unwrap();
-        let megabytes = input.bytes.len() as f64 / 1e6;
+        let megabytes = bytes.len() as f64 / 1e6;
         println!(
             "| {} | {:.1} | {} | {} | {} | {} | {:.3} | {:.0} | {:.0} | {:.0} |",
             input.name,
