@@ -81,7 +81,7 @@ for _ in $(seq 1 100); do
 done
 mariadb --no-defaults -S "$SOCKET" -u root -e 'SELECT 1' >/dev/null || die "mariadbd does not answer"
 
-as_root() { mariadb --no-defaults -S "$SOCKET" -u root "$@"; }
+as_root() { mariadb --no-defaults -S "$SOCKET" -u root; }
 # as_user USER PASSWORD [mariadb args...]: a TCP session from 127.0.0.1.
 as_user() {
   local user=$1 password=$2

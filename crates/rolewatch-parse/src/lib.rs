@@ -13,6 +13,25 @@
 //! line per relation of a statement) so a parser may hold an event back until the next line of
 //! the same session, or until [`RecordParser::finish`] is called at the end of the input.
 //!
+//! # Formats
+//!
+//! | `--format` | module | what it reads |
+//! |---|---|---|
+//! | `pgaudit-jsonlog` | `jsonlog` | PostgreSQL 15+ jsonlog; pgAudit's CSV record in `message` |
+//! | `pgaudit-csvlog` | `csvlog` | csvlog rows of 23, 24 or 26 columns, over several lines when quoted |
+//! | `pgaudit-stderr` | `stderr`, `prefix` | stderr lines after the compiled [`ParserOptions::log_line_prefix`] |
+//! | `mariadb-audit` | `mariadb` | MariaDB server_audit, RDS MariaDB, the RDS for MySQL plugin, Aurora MySQL |
+//! | `mysql-audit-json` | `mysqljson` | MySQL Enterprise Audit / Percona Audit Log Filter JSON, Percona legacy JSON |
+//!
+//! The three PostgreSQL carriers share `pglog`, which turns a log record into events the same
+//! way whatever carried it: pgAudit records (merged per statement), `ERROR` + `STATEMENT` as a
+//! failed statement, `FATAL` authentication failures and `connection authorized` as `CONNECT`.
+//! Sources that carry no class get one from [`classify`].
+//!
+//! For `--format auto`, [`sniff_format`] tells the format from the first lines and
+//! [`sniff_log_line_prefix`] a well-known stderr prefix. [`try_parser_for`] checks the options
+//! (an IANA [`ParserOptions::timezone`], a usable prefix) before any line is read.
+//!
 //! ```
 //! use rolewatch_event::{SourcePosition, StatementClass};
 //! use rolewatch_parse::{parser_for, ParseOutput, ParserOptions};
