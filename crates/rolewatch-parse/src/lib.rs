@@ -26,7 +26,9 @@
 //! The three PostgreSQL carriers share `pglog`, which turns a log record into events the same
 //! way whatever carried it: pgAudit records (merged per statement), `ERROR` + `STATEMENT` as a
 //! failed statement, `FATAL` authentication failures and `connection authorized` as `CONNECT`.
-//! Sources that carry no class get one from [`classify`].
+//! Sources that carry no class get one from [`classify`]; failed statements (and MariaDB or
+//! MySQL DDL and ROLE statements) that come without table names get them from sqlparser, behind
+//! a cache (`objects`), never on the hot path of pgAudit records.
 //!
 //! For `--format auto`, [`sniff_format`] tells the format from the first lines and
 //! [`sniff_log_line_prefix`] a well-known stderr prefix. [`try_parser_for`] checks the options
@@ -55,6 +57,7 @@ mod jsonlog;
 mod jsonlog_scan;
 mod mariadb;
 mod mysqljson;
+mod objects;
 mod output;
 mod pgaudit;
 mod pglog;

@@ -15,6 +15,8 @@
 //!   the same connection and query id, and become that event's `objects`. A table record whose
 //!   query never comes (the `QUERY` event is filtered out) is an event of its own, emitted when
 //!   the connection ends, when it has waited for [`MAX_PENDING_AGE`] records, or at the end;
+//! * a `QUERY` without table records that failed, or is DDL or ROLE, gets the tables its
+//!   statement names from sqlparser ([`crate::objects`]); denied statements have no table records;
 //! * the AWS plugin adds fields after `retcode` (the connection type, two empty fields on
 //!   `QUERY`); fields after `retcode` are ignored.
 
@@ -25,6 +27,7 @@ use chrono::{DateTime, Utc};
 use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass};
 
 use crate::classify::classify;
+use crate::objects::{ObjectFinder, SqlDialect};
 use crate::output::{ParseOutput, RejectReason, SkipReason};
 use crate::timestamp::{from_epoch_micros, local_to_utc, parse_naive_prefix};
 use crate::{ParserOptions, RecordParser};
@@ -86,6 +89,8 @@ pub(crate) struct MariadbParser {
     zone: Option<chrono_tz::Tz>,
     pending: VecDeque<PendingQuery>,
     records_read: u64,
+    /// Tables of statements that come without table records and matter: failed ones, DDL, ROLE.
+    objects: ObjectFinder,
 }
 
 /// The eight fields before `object`.
@@ -197,6 +202,11 @@ fn split_host(host: &str) -> (Option<&str>, Option<u16>) {
     }
 }
 
+/// `name` in `database` unless it names its own (`db.table`).
+fn qualified(database: &str, name: &str) -> String {
+    if database.is_empty() || name.contains('.') { name.to_owned() } else { format!("{database}.{name}") }
+}
+
 fn non_empty(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
@@ -204,7 +214,13 @@ fn non_empty(text: &str) -> Option<String> {
 
 impl MariadbParser {
     pub(crate) fn new(options: ParserOptions, zone: Option<chrono_tz::Tz>) -> Self {
-        Self { options, zone, pending: VecDeque::new(), records_read: 0 }
+        Self {
+            options,
+            zone,
+            pending: VecDeque::new(),
+            records_read: 0,
+            objects: ObjectFinder::new(SqlDialect::MySql),
+        }
     }
 
     fn timestamp(&self, text: &str) -> Result<DateTime<Utc>, String> {
@@ -262,14 +278,11 @@ impl MariadbParser {
         let mut event = self.base_event(header, ts, position);
         event.command = header.operation.to_owned();
         event.class = operation.class();
-        let qualify = |name: &str| {
-            if header.database.is_empty() || name.contains('.') {
-                name.to_owned()
-            } else {
-                format!("{}.{name}", header.database)
-            }
-        };
-        event.objects = object.split('|').filter(|name| !name.is_empty()).map(qualify).collect();
+        event.objects = object
+            .split('|')
+            .filter(|name| !name.is_empty())
+            .map(|name| qualified(header.database, name))
+            .collect();
         match self
             .pending
             .iter_mut()
@@ -314,6 +327,16 @@ impl MariadbParser {
                     }
                 }
             }
+        }
+        let worth_parsing =
+            !event.success || matches!(event.class, StatementClass::Ddl | StatementClass::Role);
+        if event.objects.is_empty() && worth_parsing {
+            event.objects = self
+                .objects
+                .objects(statement)
+                .into_iter()
+                .map(|name| qualified(header.database, &name))
+                .collect();
         }
         event
     }

@@ -27,6 +27,7 @@ use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementCl
 use serde::Deserialize;
 
 use crate::classify::classify;
+use crate::objects::{ObjectFinder, SqlDialect};
 use crate::output::{ParseOutput, RejectReason, SkipReason};
 use crate::timestamp::parse_pg_timestamp_in;
 use crate::{MAX_LINE_BYTES, ParserOptions, RecordParser};
@@ -175,6 +176,8 @@ pub(crate) struct MysqlJsonParser {
     options: ParserOptions,
     framer: Framer,
     pending: Vec<PendingTable>,
+    /// Tables of failed, DDL and ROLE statements that come without table accesses.
+    objects: ObjectFinder,
 }
 
 fn non_empty(text: Option<&str>) -> Option<String> {
@@ -210,7 +213,12 @@ fn statement_event(event: &mut AuditEvent, query: Option<&str>, fallback_command
 
 impl MysqlJsonParser {
     pub(crate) fn new(options: ParserOptions) -> Self {
-        Self { options, framer: Framer::default(), pending: Vec::new() }
+        Self {
+            options,
+            framer: Framer::default(),
+            pending: Vec::new(),
+            objects: ObjectFinder::new(SqlDialect::MySql),
+        }
     }
 
     fn base_event(&self, ts: chrono::DateTime<chrono::Utc>, position: &SourcePosition) -> AuditEvent {
@@ -279,6 +287,11 @@ impl MysqlJsonParser {
                 set_status(&mut event, general.status);
                 event.rows = record.query_statistics.and_then(|statistics| statistics.rows_sent);
                 self.attach_tables(&mut event, connection_id.as_deref(), query, output);
+                let worth_parsing =
+                    !event.success || matches!(event.class, StatementClass::Ddl | StatementClass::Role);
+                if let Some(query) = query.filter(|_| event.objects.is_empty() && worth_parsing) {
+                    event.objects = self.objects.objects(query);
+                }
                 output.events.push(event);
             }
             (Some("table_access"), Some(kind)) => {

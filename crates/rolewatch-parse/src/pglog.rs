@@ -8,7 +8,8 @@
 //!   with the same session, statement id and sub-statement id become **one** event whose
 //!   `objects` lists every relation.
 //! * `ERROR` records with their statement become failed statement events (pgAudit logs only
-//!   statements that succeed), classified from the statement text.
+//!   statements that succeed), classified from the statement text, with the tables it names
+//!   (parsed with sqlparser, see [`crate::objects`]).
 //! * `FATAL` authentication failures and `connection authorized` become `CONNECT` events, failed
 //!   or not; `disconnection` becomes `DISCONNECT`.
 //! * Everything else is server chatter: skipped and counted.
@@ -19,6 +20,7 @@ use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementCl
 
 use crate::ParserOptions;
 use crate::classify::classify;
+use crate::objects::{ObjectFinder, SqlDialect};
 use crate::output::{ParseOutput, RejectReason, SkipReason};
 use crate::pgaudit::{AUDIT_PREFIX, parse_audit_record};
 use crate::timestamp::parse_pg_timestamp_in;
@@ -57,6 +59,8 @@ pub(crate) struct PgLogInterpreter {
     zone: Option<chrono_tz::Tz>,
     format: LogFormat,
     pending: Vec<(StatementKey, AuditEvent)>,
+    /// Tables of failed statements, which pgAudit does not log.
+    objects: ObjectFinder,
 }
 
 fn non_empty(field: Option<&str>) -> Option<String> {
@@ -90,7 +94,7 @@ fn auth_failure_code(message: &str) -> Option<&'static str> {
 
 impl PgLogInterpreter {
     pub(crate) fn new(options: ParserOptions, zone: Option<chrono_tz::Tz>, format: LogFormat) -> Self {
-        Self { options, zone, format, pending: Vec::new() }
+        Self { options, zone, format, pending: Vec::new(), objects: ObjectFinder::new(SqlDialect::Postgres) }
     }
 
     fn session_of<'r>(record: &PgLogRecord<'r>) -> Cow<'r, str> {
@@ -149,6 +153,7 @@ impl PgLogInterpreter {
                 let classified = classify(statement);
                 event.command = classified.command;
                 event.class = classified.class;
+                event.objects = self.objects.objects(statement);
                 event.statement = Some(statement.to_owned());
                 event.success = false;
                 event.error_code = non_empty(record.state_code);

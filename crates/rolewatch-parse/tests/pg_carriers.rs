@@ -82,16 +82,24 @@ fn assert_workload_events(events: &[AuditEvent], with_error_codes: bool) {
     assert_eq!((copy.len(), copy[0].rows), (1, Some(0)));
 
     let denied = find(events, |event| !event.success && event.class != StatementClass::Connect);
-    let denied: Vec<(&str, StatementClass, Option<&str>)> = denied
+    let denied: Vec<(&str, StatementClass, Option<&str>, &[String])> = denied
         .iter()
-        .map(|event| (event.statement.as_deref().unwrap(), event.class, event.error_code.as_deref()))
+        .map(|event| {
+            (
+                event.statement.as_deref().unwrap(),
+                event.class,
+                event.error_code.as_deref(),
+                &event.objects[..],
+            )
+        })
         .collect();
     let code = |code| with_error_codes.then_some(code);
+    let salaries = ["hr.salaries".to_owned()];
     assert_eq!(
         denied,
         [
-            ("SELECT * FROM hr.salaries", StatementClass::Read, code("42501")),
-            ("CREATE ROLE sneaky LOGIN", StatementClass::Role, code("42501")),
+            ("SELECT * FROM hr.salaries", StatementClass::Read, code("42501"), &salaries[..]),
+            ("CREATE ROLE sneaky LOGIN", StatementClass::Role, code("42501"), &[][..]),
         ]
     );
 

@@ -83,8 +83,9 @@ fn pgaudit_stderr_sample_reads_with_each_lines_prefix() {
         summary(events),
         [
             row("SELECT", StatementClass::Read, true, None, &[]),
-            row("INSERT", StatementClass::Write, false, None, &[]),
-            row("SELECT", StatementClass::Read, false, None, &[]),
+            // Failed statements get the tables they name from sqlparser.
+            row("INSERT", StatementClass::Write, false, None, &["employees"]),
+            row("SELECT", StatementClass::Read, false, None, &["employeeseueu"]),
             row("INSERT", StatementClass::Write, true, None, &[]),
         ]
     );
@@ -261,7 +262,7 @@ fn mariadb_test_suite_log_groups_table_records_with_their_query() {
                 ]
             ),
             row("SELECT", Read, true, None, &[]),
-            row("SELECT", Read, false, Some("1"), &[]),
+            row("SELECT", Read, false, Some("1"), &["test.t_doesnt_exist"]),
             row("SYNTAX_ERROR_QUERY", Misc, false, Some("1"), &[]),
             row("DROP TABLE", Ddl, true, None, &["sa_db.sa_t1"]),
             row("CREATE USER", Role, true, None, &["mysql.user", "mysql.db"]),
@@ -429,7 +430,7 @@ fn rds_mysql_audit_plugin_with_extra_fields() {
             row("DISCONNECT", Disconnect, true, None, &[]),
             row("CONNECT", Connect, false, Some("1045"), &[]),
             row("SELECT", Read, true, None, &[]),
-            row("SELECT", Read, false, Some("1146"), &[]),
+            row("SELECT", Read, false, Some("1146"), &["t_doesnt_exist"]),
             row("SYNTAX_ERROR_QUERY", Misc, false, Some("1064"), &[]),
             row("CONNECT", Connect, true, None, &[]),
             row("USE", Misc, true, None, &[]),
@@ -465,7 +466,7 @@ fn mysql_enterprise_audit_json() {
             row("GRANT", Role, true, None, &[]),
             row("CONNECT", Connect, true, None, &[]),
             row("ERROR", Misc, true, None, &[]),
-            row("CREATE TABLE", Ddl, true, None, &[]),
+            row("CREATE TABLE", Ddl, true, None, &["audit_test_table"]),
             // The INSERT's table access has no statement record in the sample: an event alone,
             // emitted when the next statement of the connection shows it will not come.
             row("INSERT", Write, true, None, &["audit_test.audit_test_table"]),
@@ -496,7 +497,7 @@ fn percona_audit_log_filter_and_legacy_json() {
         &data("percona_audit_log_filter.json"),
     );
     assert_eq!(output.rejected, vec![]);
-    assert_eq!(summary(&output.events), [row("CREATE TABLE", StatementClass::Ddl, true, None, &[])]);
+    assert_eq!(summary(&output.events), [row("CREATE TABLE", StatementClass::Ddl, true, None, &["t1"])]);
     assert_eq!(output.events[0].role.as_deref(), Some("root"));
     assert_eq!(output.events[0].source_line, Some(56), "the line the pretty-printed object starts on");
     assert_eq!(
