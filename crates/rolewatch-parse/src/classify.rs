@@ -2,7 +2,8 @@
 //!
 //! Used for records that do not carry a class (PostgreSQL's `ERROR` + `STATEMENT` lines,
 //! MariaDB and MySQL audit records). It skips leading whitespace and comments, looks at the first
-//! keywords, and never allocates for the common commands. pgAudit records already carry their
+//! keywords, and never allocates for the common commands. Text with several statements is
+//! classified as its riskiest statement. pgAudit records already carry their
 //! class and command and never come through here.
 
 use rolewatch_event::StatementClass;
@@ -73,8 +74,89 @@ const DDL_OBJECTS: &[&str] = &[
     "STATISTICS",
 ];
 
-/// Classifies a statement by its first keywords.
-pub fn classify(statement: &str) -> Classified {
+/// How much a class matters to an auditor, to pick the class of multi-statement text.
+fn weight(class: StatementClass) -> u8 {
+    match class {
+        StatementClass::Role => 7,
+        StatementClass::Ddl => 6,
+        StatementClass::Write => 5,
+        StatementClass::Function => 4,
+        StatementClass::Read => 3,
+        StatementClass::MiscSet => 2,
+        StatementClass::Misc => 1,
+        StatementClass::Connect | StatementClass::Disconnect => 0,
+    }
+}
+
+/// Splits text at the `;` that end statements: not inside quotes (`'`, `"`, backticks, with
+/// `\` escapes), PostgreSQL dollar quotes (`$tag$ ... $tag$`) or `--` and `/* */` comments.
+/// MySQL's `#` comments are not skipped (in PostgreSQL `#` is an operator): text after one is
+/// classified too, which can only make the class riskier, never hide a statement.
+fn split_statements(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut statements = Vec::new();
+    let (mut start, mut index) = (0, 0);
+    while let Some(&byte) = bytes.get(index) {
+        let rest = bytes.get(index..).unwrap_or_default();
+        let skip_to = |from: usize, needle: &[u8]| {
+            memchr::memmem::find(bytes.get(from..).unwrap_or_default(), needle)
+                .map_or(bytes.len(), |found| from + found + needle.len())
+        };
+        index = match byte {
+            b';' => {
+                statements.push(text.get(start..index).unwrap_or_default());
+                start = index + 1;
+                index + 1
+            }
+            b'\'' | b'"' | b'`' => {
+                let mut at = index + 1;
+                while let Some(&inner) = bytes.get(at) {
+                    match inner {
+                        b'\\' => at += 2,
+                        _ if inner == byte => break,
+                        _ => at += 1,
+                    }
+                }
+                at + 1
+            }
+            b'-' if rest.starts_with(b"--") => skip_to(index, b"\n"),
+            b'/' if rest.starts_with(b"/*") => skip_to(index + 2, b"*/"),
+            b'$' => {
+                let tag_length =
+                    rest.iter().skip(1).take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                match rest.get(tag_length + 1) {
+                    Some(b'$') => {
+                        let tag = rest.get(..tag_length + 2).unwrap_or_default();
+                        skip_to(index + tag.len(), tag)
+                    }
+                    _ => index + 1,
+                }
+            }
+            _ => index + 1,
+        };
+    }
+    statements.push(text.get(start.min(text.len())..).unwrap_or_default());
+    statements
+}
+
+/// Classifies statement text. Several statements (`SELECT 1; DROP TABLE t`) are classified as
+/// the one that matters most to an auditor: ROLE, then DDL, WRITE, FUNCTION, READ, SET, MISC.
+pub fn classify(text: &str) -> Classified {
+    let single = memchr::memchr(b';', text.as_bytes())
+        .is_none_or(|at| text.get(at + 1..).is_some_and(|after| skip_noise(after).is_empty()));
+    if single {
+        return classify_one(text);
+    }
+    split_statements(text)
+        .into_iter()
+        .filter(|statement| !skip_noise(statement).is_empty())
+        .map(classify_one)
+        .reduce(|best, next| if weight(next.class) > weight(best.class) { next } else { best })
+        .unwrap_or_else(|| classify_one(text))
+}
+
+/// Classifies one statement by its first keywords.
+fn classify_one(statement: &str) -> Classified {
     let (first, rest) = next_word(statement);
     let simple = |command: &str, class| Classified { command: command.to_owned(), class };
     match first.as_str() {
@@ -118,7 +200,7 @@ pub fn classify(statement: &str) -> Classified {
                 explained = after;
             }
             let analyzed = contains_word(rest, "ANALYZE") || contains_word(rest, "ANALYSE");
-            simple("EXPLAIN", if analyzed { classify(explained).class } else { StatementClass::Misc })
+            simple("EXPLAIN", if analyzed { classify_one(explained).class } else { StatementClass::Misc })
         }
         "GRANT" | "REVOKE" => simple(&first, StatementClass::Role),
         "CREATE" | "ALTER" | "DROP" => {
@@ -191,5 +273,22 @@ mod tests {
         check("EXPLAIN SELECT 1", "EXPLAIN", StatementClass::Misc);
         check("vacuum t", "VACUUM", StatementClass::Misc);
         check("", "UNKNOWN", StatementClass::Misc);
+    }
+
+    #[test]
+    fn classifies_multi_statement_text_by_its_riskiest_statement() {
+        check("SELECT 1;", "SELECT", StatementClass::Read);
+        check("SELECT 1; DROP TABLE t", "DROP TABLE", StatementClass::Ddl);
+        check("select 'a;b'; select \"c;d\"", "SELECT", StatementClass::Read);
+        check("SELECT 1 -- ; GRANT\n; UPDATE t SET a = 1", "UPDATE", StatementClass::Write);
+        check("SELECT '\\'; DROP ROLE x'", "SELECT", StatementClass::Read);
+        check("DO $body$ BEGIN; GRANT x TO y; END $body$; SELECT 1", "DO", StatementClass::Function);
+        check(
+            "/* ; */ INSERT INTO t VALUES (1); CREATE USER u; SELECT 2",
+            "CREATE USER",
+            StatementClass::Role,
+        );
+        check(";;", "UNKNOWN", StatementClass::Misc);
+        check("SELECT 1 # ; DROP TABLE t", "DROP TABLE", StatementClass::Ddl);
     }
 }
