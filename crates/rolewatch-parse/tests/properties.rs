@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::parse_bytes;
+use common::{check_output, parse_bytes};
 use proptest::prelude::*;
 use rolewatch_event::{LogFormat, SourcePosition};
 use rolewatch_parse::{MAX_LINE_BYTES, ParseOutput, ParserOptions, RejectReason, parser_for};
@@ -41,23 +41,6 @@ fn options() -> ParserOptions {
         log_line_prefix: Some("%m [%p] %q%u@%d ".to_owned()),
         timezone: Some("Europe/Berlin".to_owned()),
         ..ParserOptions::default()
-    }
-}
-
-/// Every line is accounted for somewhere, and rejected records keep their raw bytes.
-fn check_output(input: &[u8], output: &ParseOutput) {
-    let has_content = input.split(|byte| *byte == b'\n').any(|line| !line.is_empty());
-    let accounted = (output.events.len() + output.rejected.len()) as u64 + output.skipped_total();
-    if has_content {
-        assert!(accounted > 0, "input produced nothing at all");
-    }
-    // Dead letters keep the exact bytes they were read as (lines without their `\r\n`).
-    let lines: Vec<&[u8]> =
-        input.split(|byte| *byte == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line)).collect();
-    let read_as = lines.join(&b'\n');
-    for rejected in &output.rejected {
-        let found = memchr::memmem::find(&read_as, &rejected.raw).is_some();
-        assert!(found || rejected.reason == RejectReason::TooLarge, "{rejected} is not in the input");
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use rolewatch_event::{AuditEvent, LogFormat, SourcePosition};
-use rolewatch_parse::{ParseOutput, ParserOptions, try_parser_for};
+use rolewatch_parse::{ParseOutput, ParserOptions, RejectReason, try_parser_for};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -64,4 +64,21 @@ pub fn capture_setting(env_file: &Path, key: &str) -> Option<String> {
         let value = line.strip_prefix(key)?.strip_prefix('=')?;
         Some(value.trim_matches('\'').to_owned())
     })
+}
+
+/// Every line is accounted for somewhere, and rejected records keep their raw bytes.
+pub fn check_output(input: &[u8], output: &ParseOutput) {
+    let has_content = input.split(|byte| *byte == b'\n').any(|line| !line.is_empty());
+    let accounted = (output.events.len() + output.rejected.len()) as u64 + output.skipped_total();
+    if has_content {
+        assert!(accounted > 0, "input produced nothing at all");
+    }
+    // Dead letters keep the exact bytes they were read as (lines without their `\r\n`).
+    let lines: Vec<&[u8]> =
+        input.split(|byte| *byte == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line)).collect();
+    let read_as = lines.join(&b'\n');
+    for rejected in &output.rejected {
+        let found = memchr::memmem::find(&read_as, &rejected.raw).is_some();
+        assert!(found || rejected.reason == RejectReason::TooLarge, "{rejected} is not in the input");
+    }
 }
