@@ -35,6 +35,8 @@ PACKAGES=(
   # (/usr/lib/mysql/plugin/server_audit.so ships in mariadb-server on Debian), the client.
   mariadb-server
   mariadb-client
+  # BENCHMARKS.md compares the stderr parser with pgBadger on the same pgbench log.
+  pgbadger
 )
 
 if [[ ${1:-} == --build ]]; then
