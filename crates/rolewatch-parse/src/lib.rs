@@ -186,3 +186,39 @@ pub fn parser_for(format: LogFormat, options: &ParserOptions) -> Box<dyn RecordP
     try_parser_for(format, options)
         .unwrap_or_else(|error| Box::new(output::RejectingParser { format, detail: error.to_string() }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_options_are_an_error_up_front_and_rejections_otherwise() {
+        let bad_zone = ParserOptions { timezone: Some("Mars/Olympus".into()), ..ParserOptions::default() };
+        let error = try_parser_for(LogFormat::MariadbAudit, &bad_zone).err().unwrap();
+        assert_eq!(error, OptionsError::UnknownTimezone("Mars/Olympus".into()));
+        let no_time = ParserOptions { log_line_prefix: Some("[%p] ".into()), ..ParserOptions::default() };
+        let error = try_parser_for(LogFormat::PgauditStderr, &no_time).err().unwrap();
+        assert!(error.to_string().contains("no time escape"), "{error}");
+        // The prefix matters to stderr only.
+        assert!(try_parser_for(LogFormat::PgauditJsonlog, &no_time).is_ok());
+        assert_eq!(no_time.validate(LogFormat::PgauditCsvlog), Ok(()));
+
+        let mut parser = parser_for(LogFormat::PgauditStderr, &no_time);
+        let mut output = ParseOutput::default();
+        let position = SourcePosition::File { file: "x.log".into(), line: 1, offset: 0 };
+        parser.parse_line(b"[7] LOG:  hello", &position, &mut output);
+        assert_eq!(output.rejected.len(), 1);
+        assert_eq!(output.rejected[0].reason, RejectReason::BadOptions);
+        assert_eq!(parser.format(), LogFormat::PgauditStderr);
+    }
+
+    #[test]
+    fn presets_and_defaults_compile() {
+        assert_eq!(ParserOptions::default().compiled_log_line_prefix().unwrap().as_str(), "%m [%p] ");
+        for (name, prefix) in LOG_LINE_PREFIX_PRESETS {
+            let options = ParserOptions { log_line_prefix: Some(name.into()), ..ParserOptions::default() };
+            assert_eq!(options.compiled_log_line_prefix().unwrap().as_str(), prefix);
+        }
+        assert!(LogFormat::ALL.into_iter().all(is_supported));
+    }
+}
