@@ -59,6 +59,13 @@ pub struct FilesSourceConfig {
     /// The server name stamped on every event (`server` column).
     #[serde(default)]
     pub server: Option<String>,
+    /// pgaudit-stderr: the server's `log_line_prefix`, or a preset (`postgres`, `debian`,
+    /// `rds`); sniffed from the first lines when absent.
+    #[serde(default)]
+    pub log_line_prefix: Option<String>,
+    /// The IANA zone the source writes local times in (e.g. `Europe/Berlin`).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// How often the files are checked for new lines. Default `"1s"`.
     #[serde(default = "default_poll_interval")]
     pub poll_interval: String,
@@ -77,6 +84,15 @@ fn default_flush_interval() -> String {
 }
 
 impl FilesSourceConfig {
+    /// The parser settings of these files.
+    pub fn parser_options(&self) -> rolewatch_parse::ParserOptions {
+        rolewatch_parse::ParserOptions {
+            server: self.server.clone(),
+            log_line_prefix: self.log_line_prefix.clone(),
+            timezone: self.timezone.clone(),
+        }
+    }
+
     /// `poll_interval` and `flush_interval` as durations; errors name the key.
     pub fn intervals(&self) -> anyhow::Result<(std::time::Duration, std::time::Duration)> {
         let parse = |key: &str, text: &str| {

@@ -256,6 +256,27 @@ pub fn choose_format(name: &str, format: Option<LogFormat>, prefix: &[u8]) -> an
     Ok(format)
 }
 
+/// The parser for an input: bad options (an unknown zone, a prefix without a time) are an
+/// error now, naming the input. A stderr log without a given `log_line_prefix` gets the one
+/// its first lines match, if any.
+pub fn make_parser(
+    name: &str,
+    format: LogFormat,
+    options: &ParserOptions,
+    prefix: &[u8],
+) -> anyhow::Result<Box<dyn RecordParser>> {
+    let mut options = options.clone();
+    if format == LogFormat::PgauditStderr && options.log_line_prefix.is_none() {
+        let lines: Vec<&[u8]> = prefix.split(|byte| *byte == b'\n').collect();
+        if let Some(sniffed) = rolewatch_parse::sniff_log_line_prefix(&lines) {
+            tracing::info!(input = %name, log_line_prefix = %sniffed, "log_line_prefix sniffed from the first lines");
+            options.log_line_prefix = Some(sniffed.to_owned());
+        }
+    }
+    rolewatch_parse::try_parser_for(format, &options)
+        .with_context(|| format!("cannot read {name} as {format}"))
+}
+
 /// Reads and parses one input to its end.
 pub struct SourceReader {
     reader: Box<dyn BufRead>,
@@ -287,9 +308,10 @@ impl SourceReader {
             .read_to_end(&mut prefix)
             .with_context(|| format!("cannot read {name}"))?;
         let format = choose_format(&name, format, &prefix)?;
+        let parser = make_parser(&name, format, options, &prefix)?;
         let reader: Box<dyn BufRead> =
             Box::new(BufReader::with_capacity(1 << 20, Cursor::new(prefix.clone()).chain(raw)));
-        let feeder = LineFeeder::new(name, rolewatch_parse::parser_for(format, options), chunk_events);
+        let feeder = LineFeeder::new(name, parser, chunk_events);
         Ok(SourceReader { reader, prefix, format, feeder, finished: false })
     }
 
@@ -343,11 +365,10 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
 
 /// Tells the format from the first bytes of an input, or `None` when no format fits.
 fn sniff_format(prefix: &[u8]) -> Option<LogFormat> {
-    let first_line = prefix.split(|byte| *byte == b'\n').find(|line| !line.trim_ascii().is_empty())?;
-    let first_line = first_line.trim_ascii();
-    let looks_like_jsonlog = first_line.starts_with(b"{")
-        && first_line.windows(b"\"error_severity\"".len()).any(|window| window == b"\"error_severity\"");
-    looks_like_jsonlog.then_some(LogFormat::PgauditJsonlog)
+    let lines: Vec<&[u8]> = prefix.split(|byte| *byte == b'\n').map(trim_line_end).collect();
+    // The last piece may be a line cut at the prefix's end: only whole lines count.
+    let whole = if prefix.ends_with(b"\n") { lines.len() } else { lines.len().saturating_sub(1).max(1) };
+    rolewatch_parse::sniff_format(lines.get(..whole).unwrap_or_default())
 }
 
 #[cfg(test)]

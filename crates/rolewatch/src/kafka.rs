@@ -41,6 +41,13 @@ pub struct KafkaSection {
     /// The server name stamped on every event (`server` column).
     #[serde(default)]
     pub server: Option<String>,
+    /// pgaudit-stderr topics: the servers' `log_line_prefix`, or a preset (`postgres`,
+    /// `debian`, `rds`; default `postgres`).
+    #[serde(default)]
+    pub log_line_prefix: Option<String>,
+    /// The IANA zone the sources write local times in (e.g. `Europe/Berlin`).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Where a partition with nothing durable yet starts: `earliest` (default) or `latest`.
     #[serde(default)]
     pub start_without_durable: rolewatch_kafka::StartPosition,
@@ -91,6 +98,25 @@ impl KafkaSection {
         config
     }
 
+    /// The parser settings of the records.
+    pub fn parser_options(&self) -> ParserOptions {
+        ParserOptions {
+            server: self.server.clone(),
+            log_line_prefix: self.log_line_prefix.clone(),
+            timezone: self.timezone.clone(),
+        }
+    }
+
+    /// Checks, without I/O, that every topic's format can be read with these settings.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for topic in &self.topics {
+            let format = self.format_of(topic);
+            rolewatch_parse::try_parser_for(format, &self.parser_options())
+                .map_err(|error| anyhow::anyhow!("[source.kafka] topic {topic} ({format}): {error}"))?;
+        }
+        Ok(())
+    }
+
     /// The format of `topic`.
     pub fn format_of(&self, topic: &str) -> LogFormat {
         self.topic_formats.get(topic).copied().unwrap_or(self.format)
@@ -116,7 +142,7 @@ pub struct KafkaBuffers {
 impl KafkaBuffers {
     /// Buffers for the records of `section`'s topics.
     pub fn new(section: KafkaSection) -> Self {
-        let options = ParserOptions { server: section.server.clone() };
+        let options = section.parser_options();
         Self { section, options, partitions: HashMap::new(), counts: InputCounts::default() }
     }
 

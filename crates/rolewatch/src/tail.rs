@@ -17,7 +17,9 @@ use rolewatch_event::LogFormat;
 use rolewatch_lake::StreamId;
 use rolewatch_parse::ParserOptions;
 
-use crate::input::{Chunk, InputCounts, LineFeeder, PREFIX_BYTES, choose_format, stream_identity};
+use crate::input::{
+    Chunk, InputCounts, LineFeeder, PREFIX_BYTES, choose_format, make_parser, stream_identity,
+};
 
 /// A chunk read from one stream of a followed file.
 pub struct TailChunk {
@@ -142,8 +144,8 @@ impl Tailer {
         let stream = StreamId::for_file_prefix(stream_identity(&prefix));
         let inode = file.metadata().with_context(|| format!("cannot stat {name}"))?.ino();
         file.seek(SeekFrom::Start(0)).with_context(|| format!("cannot read {name}"))?;
-        let feeder =
-            LineFeeder::new(name, rolewatch_parse::parser_for(format, &self.options), self.chunk_events);
+        let parser = make_parser(&name, format, &self.options, &prefix)?;
+        let feeder = LineFeeder::new(name, parser, self.chunk_events);
         tracing::info!(path = %self.path.display(), %format, stream = %stream.as_str(), "following");
         Ok(Some(OpenFile {
             reader: BufReader::with_capacity(1 << 20, file),

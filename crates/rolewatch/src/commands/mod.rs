@@ -33,6 +33,13 @@ pub struct ReadArgs {
     /// The server name stamped on every event (`server` column).
     #[arg(long)]
     pub server: Option<String>,
+    /// pgaudit-stderr: the server's `log_line_prefix`, or a preset (`postgres`, `debian`,
+    /// `rds`). Sniffed from the first lines when absent.
+    #[arg(long)]
+    pub log_line_prefix: Option<String>,
+    /// The IANA zone the source writes local times in (e.g. `Europe/Berlin`).
+    #[arg(long)]
+    pub timezone: Option<String>,
     /// Stop with an error at the first record that cannot be parsed, instead of counting it
     /// and keeping it as a dead letter.
     #[arg(long)]
@@ -52,7 +59,11 @@ pub struct InputArgs {
 impl InputArgs {
     /// The parser settings these arguments ask for.
     pub fn parser_options(&self) -> ParserOptions {
-        ParserOptions { server: self.read.server.clone() }
+        ParserOptions {
+            server: self.read.server.clone(),
+            log_line_prefix: self.read.log_line_prefix.clone(),
+            timezone: self.read.timezone.clone(),
+        }
     }
 
     /// The inputs, with files made absolute so that positions name the same file however the

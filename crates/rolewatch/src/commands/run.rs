@@ -14,7 +14,6 @@ use clap::Args;
 use rolewatch_alert::Dispatcher;
 use rolewatch_event::Alert;
 use rolewatch_lake::{Lake, StreamId};
-use rolewatch_parse::ParserOptions;
 use tokio::sync::watch;
 
 use super::run_kafka::{KAFKA_SOURCE, KafkaRun, ReadyChunk};
@@ -89,7 +88,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut pipeline = Pipeline::new(lake, detection, metrics.clone());
     let mut followed: Vec<FollowedFile> = match &config.source.files {
         Some(files) => {
-            let options = ParserOptions { server: files.server.clone() };
+            let options = files.parser_options();
             files
                 .paths
                 .iter()

@@ -43,6 +43,7 @@ impl KafkaRun {
         let flush_interval = humantime::parse_duration(&section.flush_interval).with_context(|| {
             format!("[source.kafka] flush_interval = {:?} is not a duration", section.flush_interval)
         })?;
+        section.validate()?;
         let positions = Arc::new(MemoryPositions::new());
         for (topic, partition, offset) in stored_kafka_offsets(lake, &section.topics).await? {
             positions.set_durable(&topic, partition, offset);
