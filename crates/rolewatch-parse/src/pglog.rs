@@ -15,6 +15,7 @@
 //! * Everything else is server chatter: skipped and counted.
 
 use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
 use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass};
 
@@ -42,12 +43,15 @@ pub(crate) struct PgLogRecord<'a> {
     pub(crate) application_name: Option<&'a str>,
 }
 
-/// The key that ties the lines of one pgAudit statement together.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct StatementKey {
-    session: String,
+/// A session's held-back statement: the event so far, and the ids that tie further lines
+/// of the same statement to it.
+#[derive(Debug)]
+struct Pending {
+    /// When it was held back, in records read: the oldest is flushed first at the bound.
+    seq: u64,
     statement_id: u64,
     substatement_id: u64,
+    event: AuditEvent,
 }
 
 /// Events held back until the session's next record shows the statement is complete.
@@ -58,7 +62,12 @@ pub(crate) struct PgLogInterpreter {
     options: ParserOptions,
     zone: Option<chrono_tz::Tz>,
     format: LogFormat,
-    pending: Vec<(StatementKey, AuditEvent)>,
+    /// At most one held-back statement per session, by session id: found in O(1) however
+    /// many sessions are open (a linear scan here was most of the time on busy servers).
+    pending: HashMap<String, Pending>,
+    /// The same sessions by `seq`, oldest first, for the bound.
+    pending_order: BTreeMap<u64, String>,
+    next_seq: u64,
     /// Tables of failed statements, which pgAudit does not log.
     objects: ObjectFinder,
 }
@@ -94,7 +103,15 @@ fn auth_failure_code(message: &str) -> Option<&'static str> {
 
 impl PgLogInterpreter {
     pub(crate) fn new(options: ParserOptions, zone: Option<chrono_tz::Tz>, format: LogFormat) -> Self {
-        Self { options, zone, format, pending: Vec::new(), objects: ObjectFinder::new(SqlDialect::Postgres) }
+        Self {
+            options,
+            zone,
+            format,
+            pending: HashMap::new(),
+            pending_order: BTreeMap::new(),
+            next_seq: 0,
+            objects: ObjectFinder::new(SqlDialect::Postgres),
+        }
     }
 
     fn session_of<'r>(record: &PgLogRecord<'r>) -> Cow<'r, str> {
@@ -125,9 +142,9 @@ impl PgLogInterpreter {
 
     /// Moves the held-back event of `session`, if any, to the output.
     fn flush_session(&mut self, session: &str, output: &mut ParseOutput) {
-        if let Some(index) = self.pending.iter().position(|(key, _)| key.session == session) {
-            let (_, event) = self.pending.swap_remove(index);
-            output.events.push(event);
+        if let Some(pending) = self.pending.remove(session) {
+            self.pending_order.remove(&pending.seq);
+            output.events.push(pending.event);
         }
     }
 
@@ -211,13 +228,9 @@ impl PgLogInterpreter {
             Ok(audit) => audit,
             Err(detail) => return output.reject(position, RejectReason::BadAuditRecord, detail, raw),
         };
-        let same_statement = |key: &StatementKey| {
-            key.statement_id == audit.statement_id
-                && key.substatement_id == audit.substatement_id
-                && key.session == session
-        };
-        if let Some((_, event)) = self.pending.iter_mut().find(|(pending_key, _)| same_statement(pending_key))
-        {
+        if let Some(Pending { event, .. }) = self.pending.get_mut(session.as_ref()).filter(|pending| {
+            pending.statement_id == audit.statement_id && pending.substatement_id == audit.substatement_id
+        }) {
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
                 && !event.objects.iter().any(|known| *known == object)
@@ -234,11 +247,6 @@ impl PgLogInterpreter {
             return;
         }
         self.flush_session(&session, output);
-        let key = StatementKey {
-            session: session.into_owned(),
-            statement_id: audit.statement_id,
-            substatement_id: audit.substatement_id,
-        };
         let mut event = self.base_event(record, ts, position);
         event.command = audit.command.into_owned();
         event.class = audit.class;
@@ -248,17 +256,71 @@ impl PgLogInterpreter {
         event.rows = audit.rows;
         event.statement_id = Some(audit.statement_id);
         event.substatement_id = Some(audit.substatement_id);
-        if self.pending.len() >= MAX_PENDING_SESSIONS {
-            let (_, oldest) = self.pending.remove(0);
-            output.events.push(oldest);
+        if self.pending.len() >= MAX_PENDING_SESSIONS
+            && let Some((_, oldest)) = self.pending_order.pop_first()
+            && let Some(pending) = self.pending.remove(&oldest)
+        {
+            output.events.push(pending.event);
         }
-        self.pending.push((key, event));
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let session = session.into_owned();
+        self.pending_order.insert(seq, session.clone());
+        let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
+        self.pending.insert(session, Pending { seq, statement_id, substatement_id, event });
     }
 
     /// Flushes every held-back event, in the order their records were read.
     pub(crate) fn finish(&mut self, output: &mut ParseOutput) {
-        let mut pending: Vec<AuditEvent> = self.pending.drain(..).map(|(_, event)| event).collect();
+        self.pending_order.clear();
+        let mut pending: Vec<AuditEvent> = self.pending.drain().map(|(_, pending)| pending.event).collect();
         pending.sort_by_key(|event| (event.source_file.clone(), event.source_offset));
         output.events.extend(pending);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rolewatch_event::LogFormat;
+
+    use crate::{ParseOutput, ParserOptions, SourcePosition, parser_for};
+
+    fn audit_line(session: usize, statement_id: u32) -> String {
+        format!(
+            r#"{{"timestamp":"2026-11-26 10:00:00.123 UTC","user":"app_reader","dbname":"shop","pid":7,"session_id":"s{session}","error_severity":"LOG","message":"AUDIT: SESSION,{statement_id},1,READ,SELECT,TABLE,public.orders,SELECT 1,<none>,1"}}"#
+        )
+    }
+
+    /// Past MAX_PENDING_SESSIONS open sessions the oldest held-back statement is emitted, so
+    /// memory stays bounded; the rest come out at `finish`, in the order they were read.
+    #[test]
+    fn held_back_statements_are_bounded_oldest_first() {
+        let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
+        let mut output = ParseOutput::default();
+        let sessions = super::MAX_PENDING_SESSIONS + 2;
+        for session in 0..sessions {
+            let position = SourcePosition::File {
+                file: "pg.json".into(),
+                line: session as u64 + 1,
+                offset: session as u64,
+            };
+            parser.parse_line(audit_line(session, 1).as_bytes(), &position, &mut output);
+        }
+        let evicted: Vec<Option<String>> =
+            output.events.iter().map(|event| event.session_id.clone()).collect();
+        assert_eq!(evicted, [Some("s0".to_owned()), Some("s1".to_owned())]);
+        parser.finish(&mut output);
+        assert_eq!(output.events.len(), sessions);
+        let offsets: Vec<i64> = output.events.iter().filter_map(|event| event.source_offset).collect();
+        assert!(offsets.windows(2).all(|pair| pair[0] < pair[1]), "read order kept");
+
+        // A further line of a held-back statement still joins it after the others moved on.
+        let mut output = ParseOutput::default();
+        let position = SourcePosition::File { file: "pg.json".into(), line: 1, offset: 0 };
+        parser.parse_line(audit_line(7, 3).as_bytes(), &position, &mut output);
+        parser.parse_line(audit_line(8, 1).as_bytes(), &position, &mut output);
+        parser.parse_line(audit_line(7, 3).as_bytes(), &position, &mut output);
+        parser.finish(&mut output);
+        assert_eq!(output.events.len(), 2, "the two lines of s7's statement 3 are one event");
     }
 }
