@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Kafka to lake throughput, side by side with kcat draining the same topic (BENCHMARKS.md).
+#
+# Produces N real pgAudit jsonlog records (the bundled sample's audit lines, repeated with
+# distinct session ids) to a fresh topic on the local broker (scripts/kafka.sh), then on one
+# core (taskset -c 0):
+#   1. kcat -C drains the topic to /dev/null: the cost of just reading it;
+#   2. rolewatch run consumes it into a fresh lake, until /metrics shows N records read and
+#      every chunk stored; the time includes joining the consumer group.
+#
+# Usage: scripts/bench-kafka.sh [N] [ROLEWATCH_BINARY]   (default 1000000, target/release/rolewatch)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+N=${1:-1000000}
+BIN=${2:-${CARGO_TARGET_DIR:-$ROOT/target}/release/rolewatch}
+BROKER=127.0.0.1:${ROLEWATCH_KAFKA_PORT:-9092}
+[[ -x $BIN ]] || { echo "no rolewatch binary at $BIN (cargo build --release -p rolewatch)" >&2; exit 2; }
+
+"$ROOT/scripts/kafka.sh" start >/dev/null
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rolewatch-bench.XXXXXX")
+cleanup() { [[ -n ${DAEMON:-} ]] && kill "$DAEMON" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+TOPIC=bench.$(date +%s%N)
+
+# N records: the sample's AUDIT lines, each copy with its own session id.
+grep '"AUDIT: SESSION' "$ROOT/examples/logs/postgresql.json" >"$WORK/audit.lines"
+python3 - "$WORK/audit.lines" "$N" >"$WORK/records" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+n = int(sys.argv[2])
+out = sys.stdout
+for i in range(n):
+    line = lines[i % len(lines)]
+    out.write(line.replace('"session_id":"', '"session_id":"b%d.' % (i // len(lines)), 1) + "\n")
+PY
+bytes=$(wc -c <"$WORK/records")
+echo "producing $N records ($bytes bytes) to $TOPIC" >&2
+kcat -b "$BROKER" -P -t "$TOPIC" -k pg-main -X linger.ms=50 -X batch.num.messages=10000 <"$WORK/records"
+
+now() { date +%s.%N; }
+start=$(now)
+taskset -c 0 kcat -b "$BROKER" -C -t "$TOPIC" -o beginning -e -q >/dev/null
+kcat_seconds=$(echo "$(now) - $start" | bc)
+
+cat >"$WORK/rolewatch.toml" <<TOML
+[lake]
+path = "$WORK/lake"
+[state]
+path = "$WORK/state"
+[source.kafka]
+brokers = ["$BROKER"]
+topics = ["$TOPIC"]
+group_id = "bench-$TOPIC"
+format = "pgaudit-jsonlog"
+flush_interval = "1s"
+[metrics]
+listen = "127.0.0.1:0"
+TOML
+start=$(now)
+taskset -c 0 "$BIN" run --config "$WORK/rolewatch.toml" >/dev/null 2>"$WORK/run.err" &
+DAEMON=$!
+address=""
+until [[ -n $address ]]; do
+  address=$(grep -o 'http://[0-9.:]*' "$WORK/run.err" | head -1 || true)
+  sleep 0.05
+done
+metric() { curl -s "$address/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
+until [[ $(metric 'rolewatch_source_records_total{source="kafka"}') == "$N" ]]; do sleep 0.05; done
+# Everything read is stored once the buffers are cut (within flush_interval).
+stored_before=""
+until [[ -n $stored_before && $(metric rolewatch_lake_events_stored_total) == "$stored_before" ]]; do
+  stored_before=$(metric rolewatch_lake_events_stored_total)
+  sleep 1.2
+done
+rolewatch_seconds=$(echo "$(now) - $start - 1.2" | bc)
+events=$(metric rolewatch_lake_events_stored_total)
+kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
+lake_bytes=$(du -sb "$WORK/lake/events" | cut -f1)
+
+printf 'records %s, bytes %s\n' "$N" "$bytes"
+printf 'kcat -C to /dev/null (1 core):   %6.2f s  %10.0f records/s\n' "$kcat_seconds" "$(echo "$N / $kcat_seconds" | bc -l)"
+printf 'rolewatch run to lake (1 core):  %6.2f s  %10.0f events/s (%s events, %s lake bytes)\n' \
+  "$rolewatch_seconds" "$(echo "$events / $rolewatch_seconds" | bc -l)" "$events" "$lake_bytes"
+printf 'ratio rolewatch/kcat: %.2f\n' "$(echo "$rolewatch_seconds / $kcat_seconds" | bc -l)"
