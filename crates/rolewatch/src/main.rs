@@ -37,6 +37,9 @@ enum Command {
     Detect(commands::detect::DetectArgs),
     /// The daemon: follow the configured sources, store, detect, deliver, serve metrics.
     Run(commands::run::RunArgs),
+    /// Access review: cross the database's roles and grants with the lake's activity and
+    /// propose the SQL that strips what nobody uses (never run by rolewatch).
+    Review(commands::review::ReviewArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => runtime()?.block_on(commands::ingest::run(args)),
         Command::Detect(args) => runtime()?.block_on(commands::detect::run(args)),
         Command::Run(args) => runtime()?.block_on(commands::run::run(args)),
+        Command::Review(args) => runtime()?.block_on(commands::review::run(args)),
     }
 }
 

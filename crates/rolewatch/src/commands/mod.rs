@@ -5,6 +5,7 @@
 pub mod detect;
 pub mod ingest;
 pub mod parse;
+pub mod review;
 pub mod run;
 mod run_kafka;
 
