@@ -193,7 +193,10 @@ impl ActivityBuilder {
                 login.failed_logins += 1;
             }
         }
-        if event.success {
+        // PostgreSQL logs a connection before the client names its application: a session's
+        // origin is taken from its statements then, not from a nameless CONNECT.
+        let nameless_session_event = (is_login || is_logout) && event.application.is_none();
+        if event.success && !nameless_session_event {
             let origin_key = format!(
                 "{} @ {}",
                 event.application.as_deref().unwrap_or("(no application)"),
@@ -343,6 +346,18 @@ pub fn privileges_exercised(event: &ActivityEvent) -> Vec<(String, &'static str)
         | "REFRESH MATERIALIZED VIEW" => {
             used.extend(objects.iter().map(|object| (object.clone(), "SELECT")));
         }
+        "TRUNCATE" | "TRUNCATE TABLE" if objects.is_empty() => {
+            // pgAudit logs TRUNCATE as a utility statement, without its relations: read them
+            // from the statement.
+            let default_schema =
+                if event.source == "postgres" { Some("public") } else { event.database.as_deref() };
+            let named = event
+                .statement
+                .as_deref()
+                .map(|text| truncated_tables(text, default_schema))
+                .unwrap_or_default();
+            used.extend(named.into_iter().map(|object| (object, "TRUNCATE")));
+        }
         "TRUNCATE" | "TRUNCATE TABLE" => {
             used.extend(objects.iter().map(|object| (object.clone(), "TRUNCATE")))
         }
@@ -353,6 +368,49 @@ pub fn privileges_exercised(event: &ActivityEvent) -> Vec<(String, &'static str)
         _ => {}
     }
     used
+}
+
+/// The tables of `TRUNCATE [TABLE] [ONLY] a, b.c [*] [RESTART IDENTITY] [CASCADE]`, as
+/// `schema.table`; unqualified names get `default_schema` (PostgreSQL: `public`, the default
+/// `search_path`; MariaDB: the session's database), or are left out without one.
+fn truncated_tables(statement: &str, default_schema: Option<&str>) -> Vec<String> {
+    let text = statement.trim().trim_end_matches(';');
+    let mut words = text.split_whitespace().peekable();
+    if !words.next().is_some_and(|word| word.eq_ignore_ascii_case("TRUNCATE")) {
+        return Vec::new();
+    }
+    let rest: Vec<&str> = words
+        .skip_while(|word| word.eq_ignore_ascii_case("TABLE") || word.eq_ignore_ascii_case("ONLY"))
+        .take_while(|word| {
+            !["RESTART", "CONTINUE", "CASCADE", "RESTRICT"]
+                .iter()
+                .any(|keyword| word.eq_ignore_ascii_case(keyword))
+        })
+        .collect();
+    rest.join(" ")
+        .split(',')
+        .filter_map(|name| {
+            let name = name.trim().trim_end_matches('*').trim();
+            let name = name.strip_prefix("ONLY ").unwrap_or(name).trim();
+            if name.is_empty() {
+                return None;
+            }
+            let parts: Vec<String> = name.split('.').map(|part| unfold(part.trim())).collect();
+            match parts.as_slice() {
+                [table] => default_schema.map(|schema| format!("{schema}.{table}")),
+                [schema, table] => Some(format!("{schema}.{table}")),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A name part as the server stores it: quoted parts as written, unquoted ones folded to lower
+/// case (PostgreSQL's rule; MariaDB names are compared case-insensitively anyway).
+fn unfold(part: &str) -> String {
+    let quoted =
+        ['"', '`'].iter().any(|quote| part.starts_with(*quote) && part.ends_with(*quote) && part.len() >= 2);
+    if quoted { strip_quotes(part) } else { part.to_lowercase() }
 }
 
 #[cfg(test)]
@@ -381,6 +439,21 @@ mod tests {
             statement: Some(statement.into()),
             success: true,
         }
+    }
+
+    #[test]
+    fn truncate_names_its_tables_in_the_statement() {
+        assert_eq!(truncated_tables("TRUNCATE t;", Some("public")), ["public.t"]);
+        assert_eq!(
+            truncated_tables("truncate table only sales.a, \"B\" * RESTART IDENTITY CASCADE", Some("public")),
+            ["sales.a", "public.B"]
+        );
+        assert!(truncated_tables("TRUNCATE t", None).is_empty());
+        assert!(truncated_tables("SELECT 1", Some("public")).is_empty());
+        let mut event = event("w", "s", "TRUNCATE TABLE", "WRITE", &[], "TRUNCATE orders;");
+        assert_eq!(privileges_exercised(&event), [("public.orders".to_owned(), "TRUNCATE")]);
+        event.objects = vec!["public.x".into()];
+        assert_eq!(privileges_exercised(&event), [("public.x".to_owned(), "TRUNCATE")]);
     }
 
     #[test]

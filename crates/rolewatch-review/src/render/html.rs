@@ -37,8 +37,8 @@ pub fn html(review: &Review) -> String {
     let _ = writeln!(
         out,
         "<p>Period {} to {}. Lake: {} files, {} events. Catalog: {} roles ({} can log in), {} memberships, {} grants.</p>",
-        escape(&review.period.since.to_rfc3339()),
-        escape(&review.period.until.to_rfc3339()),
+        review.period.since.format("%Y-%m-%d %H:%M UTC"),
+        review.period.until.format("%Y-%m-%d %H:%M UTC"),
         review.lake.files,
         review.lake.events,
         catalog.roles,
@@ -130,7 +130,12 @@ fn per_role_chart(roles: &[RoleSummary]) -> String {
                 escape(&role.role)
             );
         }
-        let label = if ok + failed == 0 { "never seen".to_owned() } else { format!("{ok} / {failed}") };
+        let assumed: u64 = role.activity.assumed_by.values().sum();
+        let label = match (ok + failed, assumed) {
+            (0, 0) => "never seen".to_owned(),
+            (0, assumed) => format!("{assumed} statements through SET ROLE"),
+            _ => format!("{ok} / {failed}"),
+        };
         let _ = writeln!(
             out,
             "<text x=\"{}\" y=\"{}\">{label}</text>",

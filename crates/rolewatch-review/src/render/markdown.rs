@@ -20,8 +20,8 @@ pub fn markdown(review: &Review) -> String {
         out,
         "Period: {} to {}. Lake: {} files, {} events of this server family. Catalog: {} roles ({} can log in), \
          {} memberships, {} grants ({} of privileges a log cannot show being used), {} default privileges.\n",
-        review.period.since.to_rfc3339(),
-        review.period.until.to_rfc3339(),
+        review.period.since.format("%Y-%m-%d %H:%M UTC"),
+        review.period.until.format("%Y-%m-%d %H:%M UTC"),
         review.lake.files,
         review.lake.events,
         catalog.roles,
