@@ -37,6 +37,8 @@ PACKAGES=(
   mariadb-client
   # BENCHMARKS.md compares the stderr parser with pgBadger on the same pgbench log.
   pgbadger
+  # rolewatch review's tests render the HTML report in a real headless browser.
+  chromium
 )
 
 if [[ ${1:-} == --build ]]; then

@@ -329,3 +329,69 @@ impl Daemon {
         stderr
     }
 }
+
+/// A server started by one of the repo's sandbox scripts (`scripts/pg-sandbox.sh`,
+/// `scripts/mariadb-server.sh`) in a directory of its own; stopped when dropped.
+pub struct Sandbox {
+    script: PathBuf,
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    /// Starts `scripts/<script>` in `dir` (created if needed).
+    pub fn start(script: &str, dir: &Path) -> Sandbox {
+        let sandbox = Sandbox { script: repo_root().join("scripts").join(script), dir: dir.to_path_buf() };
+        sandbox.run("start");
+        sandbox
+    }
+
+    /// The loopback TCP port the server listens on.
+    pub fn port(&self) -> u16 {
+        let text = std::fs::read_to_string(self.dir.join("port")).expect("the sandbox's port file");
+        text.trim().parse().expect("a port number")
+    }
+
+    /// The sandbox directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn run(&self, action: &str) {
+        let output =
+            Command::new(&self.script).arg(action).arg(&self.dir).output().expect("the sandbox script runs");
+        assert!(
+            output.status.success(),
+            "{} {action} failed (run scripts/install-deps.sh first?)\nstdout:\n{}\nstderr:\n{}",
+            self.script.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.script).arg("stop").arg(&self.dir).output();
+    }
+}
+
+/// Runs a client command with `input` on its standard input; panics with its output unless it
+/// succeeds.
+pub fn run_client(mut command: Command, input: &str) -> String {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the client starts");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("input written");
+    let output = child.wait_with_output().expect("the client ends");
+    assert!(
+        output.status.success(),
+        "{command:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
