@@ -192,3 +192,31 @@ fn decode_batch(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_before_the_period_are_skipped_and_a_bad_file_is_an_error_not_a_panic() {
+        let lake = tempfile::tempdir().unwrap();
+        for (day, name) in
+            [("2026-11-01", "old.parquet"), ("2026-11-20", "new.parquet"), ("2026-11-21", "notes.txt")]
+        {
+            let dir = lake.path().join(format!("events/date={day}/hour=10"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(name), b"not parquet").unwrap();
+        }
+        std::fs::create_dir_all(lake.path().join("events/not-a-partition")).unwrap();
+        let since: DateTime<Utc> = "2026-11-15T00:00:00Z".parse().unwrap();
+        let files = event_files(lake.path(), since).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].ends_with("date=2026-11-20/hour=10/new.parquet"));
+        let error = read_event_file(&files[0], since, &mut |_| {}).unwrap_err().to_string();
+        assert!(error.contains("new.parquet"), "{error}");
+        assert!(
+            event_files(&lake.path().join("missing"), since).unwrap().is_empty(),
+            "an empty lake has no files"
+        );
+    }
+}
