@@ -119,9 +119,9 @@ fn scripted_pg_history(sandbox: &Sandbox) {
     }
 }
 
-/// Marks the end of the history with a statement and waits until the log collector has written
+/// Writes `mark` into the log with a statement and waits until the log collector has written
 /// it; returns the jsonlog file.
-fn wait_for_history_end(sandbox: &Sandbox) -> std::path::PathBuf {
+fn wait_for_log_mark(sandbox: &Sandbox, mark: &str) -> std::path::PathBuf {
     let mut marker = Command::new("psql");
     marker.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"]).arg(sandbox.dir()).args([
         "-p",
@@ -133,10 +133,10 @@ fn wait_for_history_end(sandbox: &Sandbox) -> std::path::PathBuf {
         "-f",
         "-",
     ]);
-    run_client(marker, "SELECT 'rolewatch history end';\n");
+    run_client(marker, &format!("SELECT '{mark}';\n"));
     let log = sandbox.dir().join("log/postgresql.json");
     for _ in 0..100 {
-        if std::fs::read_to_string(&log).is_ok_and(|text| text.contains("rolewatch history end")) {
+        if std::fs::read_to_string(&log).is_ok_and(|text| text.contains(mark)) {
             return log;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -190,7 +190,7 @@ fn postgres_review_flags_what_nobody_uses_and_spares_busy_roles() {
     // Ingest the log so far with the real binary (a copy: the server keeps writing), then
     // review the live catalog.
     let log = work.path().join("postgresql.json");
-    std::fs::copy(wait_for_history_end(&sandbox), &log).unwrap();
+    std::fs::copy(wait_for_log_mark(&sandbox, "rolewatch history end"), &log).unwrap();
     std::fs::write(work.path().join("rolewatch.toml"), CONFIG).unwrap();
     let output =
         run_rolewatch(work.path(), &["ingest", "--config", "rolewatch.toml", log.to_str().unwrap()], &[]);
@@ -299,6 +299,24 @@ fn postgres_review_flags_what_nobody_uses_and_spares_busy_roles() {
     assert!(html.status.success());
     std::fs::write(&html_file, &html.stdout).unwrap();
     check_rendered_in_chromium(&html_file, rows(&review, "activity").len());
+
+    // What the review sessions did, as pgAudit saw it: nothing but reads and session settings.
+    let log = wait_for_log_mark(&sandbox, "rolewatch review end");
+    let parsed = run_rolewatch(work.path(), &["parse", log.to_str().unwrap()], &[]);
+    assert!(parsed.status.success());
+    let review_events: Vec<Value> = String::from_utf8_lossy(&parsed.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|event| event["application"] == "rolewatch-review")
+        .collect();
+    assert!(review_events.len() >= 3, "the review sessions are in the audit log: {review_events:#?}");
+    for event in &review_events {
+        let class = event["class"].as_str().unwrap();
+        assert!(
+            ["READ", "MISC", "MISC_SET", "CONNECT", "DISCONNECT"].contains(&class),
+            "the review wrote: {event:#}"
+        );
+    }
 }
 
 #[test]
