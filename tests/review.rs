@@ -64,14 +64,26 @@ fn session(port: u16, role: &str, application: &str, sql: &str) {
     run_client(psql(port, role, &format!("{role}_pw"), application), sql);
 }
 
+/// `psql` as the superuser over the sandbox's unix socket (trusted), reading SQL on stdin.
+fn superuser_psql(sandbox: &Sandbox, database: &str) -> Command {
+    let mut command = Command::new("psql");
+    command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"]).arg(sandbox.dir()).args([
+        "-p",
+        &sandbox.port().to_string(),
+        "-U",
+        "postgres",
+        "-d",
+        database,
+        "-f",
+        "-",
+    ]);
+    command
+}
+
 fn scripted_pg_history(sandbox: &Sandbox) {
     let port = sandbox.port();
-    let mut setup = Command::new("psql");
-    setup
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
-        .arg(sandbox.dir())
-        .args(["-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-f", "-"])
-        .env("PGAPPNAME", "setup");
+    let mut setup = superuser_psql(sandbox, "postgres");
+    setup.env("PGAPPNAME", "setup");
     run_client(setup, PG_HISTORY_SETUP);
 
     // Busy roles: each uses what it holds.
@@ -122,18 +134,7 @@ fn scripted_pg_history(sandbox: &Sandbox) {
 /// Writes `mark` into the log with a statement and waits until the log collector has written
 /// it; returns the jsonlog file.
 fn wait_for_log_mark(sandbox: &Sandbox, mark: &str) -> std::path::PathBuf {
-    let mut marker = Command::new("psql");
-    marker.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"]).arg(sandbox.dir()).args([
-        "-p",
-        &sandbox.port().to_string(),
-        "-U",
-        "postgres",
-        "-d",
-        "shop",
-        "-f",
-        "-",
-    ]);
-    run_client(marker, &format!("SELECT '{mark}';\n"));
+    run_client(superuser_psql(sandbox, "shop"), &format!("SELECT '{mark}';\n"));
     let log = sandbox.dir().join("log/postgresql.json");
     for _ in 0..100 {
         if std::fs::read_to_string(&log).is_ok_and(|text| text.contains(mark)) {
@@ -323,18 +324,11 @@ fn postgres_review_flags_what_nobody_uses_and_spares_busy_roles() {
 fn a_wrong_catalog_password_fails_without_printing_it() {
     let work = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start("pg-sandbox.sh", &work.path().join("pg"));
-    let mut setup = Command::new("psql");
-    setup.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"]).arg(sandbox.dir()).args([
-        "-p",
-        &sandbox.port().to_string(),
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
-        "-f",
-        "-",
-    ]);
-    run_client(setup, "ALTER ROLE postgres PASSWORD 'right_pw';\n");
+    run_client(
+        superuser_psql(&sandbox, "postgres"),
+        "ALTER ROLE postgres PASSWORD 'right_pw';
+",
+    );
     std::fs::write(work.path().join("rolewatch.toml"), CONFIG).unwrap();
     let url = format!("postgres://postgres:Wr0ng-Secret@127.0.0.1:{}/postgres", sandbox.port());
     let output =
@@ -548,4 +542,56 @@ fn mariadb_review_reads_accounts_roles_and_grants() {
         && found["member"] == "report_reader"
         && sql_of(found) == ["REVOKE 'auditors' FROM 'report_reader'@'%';"]));
     assert!(!has(&review, "unused_memberships", |found| found["role"] == "ops"));
+}
+
+/// `sslmode=require` in the catalog URL is honoured: refused by a server without TLS, and the
+/// review works once the server speaks TLS (a self-signed certificate made for the test).
+#[test]
+fn the_catalog_can_be_read_over_tls() {
+    let work = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start("pg-sandbox.sh", &work.path().join("pg"));
+    let superuser = || superuser_psql(&sandbox, "postgres");
+    run_client(superuser(), "ALTER ROLE postgres PASSWORD 'tls_pw';\n");
+    std::fs::write(work.path().join("rolewatch.toml"), CONFIG).unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres?sslmode=require", sandbox.port());
+    let review = |expect_success: bool| {
+        let output = run_rolewatch(
+            work.path(),
+            &["review", "--config", "rolewatch.toml", "--catalog", &url, "--output", "json"],
+            &[("ROLEWATCH_CATALOG_PASSWORD", "tls_pw")],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.success(), expect_success, "{stderr}");
+        stderr
+    };
+    let refused = review(false);
+    assert!(refused.to_lowercase().contains("tls") || refused.to_lowercase().contains("ssl"), "{refused}");
+
+    let data = sandbox.dir().join("data");
+    let status = Command::new("openssl")
+        .args(["req", "-new", "-x509", "-days", "1", "-nodes", "-subj", "/CN=127.0.0.1"])
+        .arg("-keyout")
+        .arg(data.join("server.key"))
+        .arg("-out")
+        .arg(data.join("server.crt"))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "openssl: {}", String::from_utf8_lossy(&status.stderr));
+    // The server's OS user must own its key (`postgres` when the tests run as root).
+    let owner =
+        std::fs::metadata(&data).map(|metadata| std::os::unix::fs::MetadataExt::uid(&metadata)).unwrap();
+    for name in ["server.key", "server.crt"] {
+        std::os::unix::fs::chown(data.join(name), Some(owner), None).unwrap();
+    }
+    std::fs::set_permissions(data.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .unwrap();
+    run_client(superuser(), "ALTER SYSTEM SET ssl = on;\nSELECT pg_reload_conf();\n");
+    assert!(
+        rolewatch_e2e::wait_until(std::time::Duration::from_secs(10), || {
+            run_client(superuser(), "SHOW ssl;\n").contains("on")
+        }),
+        "ssl never turned on"
+    );
+    let stderr = review(true);
+    assert!(stderr.contains("read-only session"), "{stderr}");
 }

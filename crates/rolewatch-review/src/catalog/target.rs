@@ -8,7 +8,8 @@ use super::Dialect;
 use crate::ReviewError;
 
 /// A server to read catalogs from: `postgres://user[:password]@host:port/database` or
-/// `mysql://user[:password]@host:port/` (also `postgresql://`, `mariadb://`).
+/// `mysql://user[:password]@host:port/` (also `postgresql://`, `mariadb://`). Query parameters
+/// pass through to the driver: `sslmode=require` (PostgreSQL), `ssl-mode=REQUIRED` (MySQL).
 ///
 /// The password comes from the URL or, when the URL has none, from the caller (an environment
 /// variable in the CLI). `Display` and `Debug` show the URL with the password replaced by `***`.
