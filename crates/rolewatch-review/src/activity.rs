@@ -173,6 +173,14 @@ impl ActivityBuilder {
         let session_key = event.session_id.as_ref().map(|id| (event.source.clone(), id.clone()));
         let is_login = event.command == "CONNECT";
         let is_logout = event.command == "DISCONNECT";
+        if is_logout {
+            // The end of a session is no use of the role: MariaDB logs one, as a success, even
+            // after a failed login.
+            if let Some(key) = &session_key {
+                self.sessions.remove(key);
+            }
+            return;
+        }
 
         let login = self.activity.roles.entry(role.clone()).or_default();
         login.first_seen = Some(login.first_seen.map_or(event.ts, |first| first.min(event.ts)));
@@ -195,7 +203,7 @@ impl ActivityBuilder {
         }
         // PostgreSQL logs a connection before the client names its application: a session's
         // origin is taken from its statements then, not from a nameless CONNECT.
-        let nameless_session_event = (is_login || is_logout) && event.application.is_none();
+        let nameless_session_event = is_login && event.application.is_none();
         if event.success && !nameless_session_event {
             let origin_key = format!(
                 "{} @ {}",
@@ -210,12 +218,6 @@ impl ActivityBuilder {
             });
             origin.events += 1;
             origin.last = origin.last.max(event.ts);
-        }
-        if is_logout {
-            if let Some(key) = &session_key {
-                self.sessions.remove(key);
-            }
-            return;
         }
         if !event.success {
             return;
@@ -486,6 +488,10 @@ mod tests {
             event("alice", "s2", "TRUNCATE TABLE", "WRITE", &["public.orders"], "TRUNCATE orders");
         other_database.database = Some("postgres".into());
         builder.observe(other_database);
+        let mut failed_login = event("carol", "s4", "CONNECT", "CONNECT", &[], "");
+        failed_login.success = false;
+        builder.observe(failed_login);
+        builder.observe(event("carol", "s4", "DISCONNECT", "DISCONNECT", &[], ""));
         let mut failed = event("bob", "s3", "SELECT", "READ", &["public.orders"], "SELECT 1");
         failed.success = false;
         builder.observe(failed);
@@ -507,6 +513,9 @@ mod tests {
         assert!(!bob.seen_succeeding());
         assert_eq!(bob.failures, 1);
         assert!(bob.privileges.is_empty());
+        let carol = &activity.roles["carol"];
+        assert!(!carol.seen_succeeding(), "a session's end after a failed login is no success");
+        assert_eq!((carol.failed_logins, carol.successes), (1, 0));
     }
 
     #[test]
