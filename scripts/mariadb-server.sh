@@ -13,7 +13,8 @@
 #   env    print shell exports for clients (eval "$(scripts/mariadb-server.sh env DIR)").
 #
 # Layout under DIR: data/ (datadir), mysqld.sock (root may log in over it without a
-# password), mysqld.pid, error.log, port.
+# password), mysqld.pid, error.log, port, server_audit.log (the server_audit plugin's log of
+# CONNECT, QUERY and TABLE events; the server runs with TZ=UTC, so its times are UTC).
 # When run as root the server runs as the `mysql` OS user.
 set -euo pipefail
 
@@ -66,10 +67,13 @@ start() {
   fi
   local port
   port=$(cat "$PORT_FILE")
-  "$MARIADBD" --no-defaults --user="$SERVER_USER" --datadir="$DIR/data" \
+  TZ=UTC "$MARIADBD" --no-defaults --user="$SERVER_USER" --datadir="$DIR/data" \
     --socket="$SOCKET" --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
     --pid-file="$PID_FILE" --log-error="$DIR/error.log" \
-    --innodb-buffer-pool-size=16M --innodb-log-file-size=4M </dev/null >/dev/null 2>&1 &
+    --innodb-buffer-pool-size=16M --innodb-log-file-size=4M \
+    --plugin-load-add=server_audit --server-audit-logging=ON \
+    --server-audit-events=CONNECT,QUERY,TABLE --server-audit-file-path="$DIR/server_audit.log" \
+    </dev/null >/dev/null 2>&1 &
   for _ in $(seq 1 150); do
     if mariadb --no-defaults -S "$SOCKET" -u root -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
     sleep 0.1
