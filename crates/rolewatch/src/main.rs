@@ -40,6 +40,9 @@ enum Command {
     /// Access review: cross the database's roles and grants with the lake's activity and
     /// propose the SQL that strips what nobody uses (never run by rolewatch).
     Review(commands::review::ReviewArgs),
+    /// Parse a config file strictly and validate it without I/O (for deployment checks).
+    #[command(hide = true)]
+    CheckConfig(commands::check_config::CheckConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect(args) => runtime()?.block_on(commands::detect::run(args)),
         Command::Run(args) => runtime()?.block_on(commands::run::run(args)),
         Command::Review(args) => runtime()?.block_on(commands::review::run(args)),
+        Command::CheckConfig(args) => commands::check_config::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! several commands share (reading inputs, reporting rejections, detection, delivery) lives in
 //! this module.
 
+pub mod check_config;
 pub mod detect;
 pub mod ingest;
 pub mod parse;
