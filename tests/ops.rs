@@ -1,0 +1,370 @@
+//! What operators copy: the Prometheus rules, the Grafana dashboards, the deployment files and
+//! the configuration reference. Each is checked against the real thing: `promtool` checks and
+//! unit-tests the rules; every metric a dashboard or rule queries must be served by a real
+//! `rolewatch run`; the YAML files parse and the Kubernetes manifests pass a schema check.
+//!
+//! Needs `promtool` (Debian `prometheus`) and Python 3 with `yaml` and `kubernetes_validate`;
+//! `scripts/install-deps.sh` installs them. A missing tool fails the test, it never skips it.
+
+// Test code: failing loudly with a clear message is the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Helpers index JSON values (Null when a key is missing) and slice lines: a panic is a failed test.
+#![allow(clippy::indexing_slicing)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use promql_parser::parser::{Expr, VectorSelector};
+use rolewatch_e2e::{Daemon, http_get, metric_value, repo_root, wait_until};
+
+const GENEROUS: Duration = Duration::from_secs(60);
+
+/// Metrics that dashboards and rules may query although a `rolewatch run` with only
+/// `[source.files]` does not serve them. Exactly these, each for a stated reason; any other
+/// name that is not in the scrape fails the test. Their labels are listed too.
+const SERVED_ONLY_WITH_KAFKA_OR_MANIFESTS: [(&str, &[&str]); 4] = [
+    // Served only with `[source.kafka]` (the Kafka source, being built separately).
+    ("rolewatch_kafka_consumer_lag", &["topic", "partition"]),
+    ("rolewatch_kafka_partition_stalled", &["topic", "partition"]),
+    ("rolewatch_kafka_assigned_partitions", &[]),
+    // Served once the lake writes manifests (being built separately).
+    ("rolewatch_lake_last_manifest_timestamp_seconds", &[]),
+];
+
+/// Series that Prometheus itself records for every scrape target (not served by rolewatch):
+/// `up` is how `RolewatchDown` sees a replica that cannot be scraped at all.
+const MADE_BY_PROMETHEUS: [&str; 1] = ["up"];
+
+/// Labels Prometheus attaches to every scraped series (`job_name`, target address).
+const TARGET_LABELS: [&str; 2] = ["job", "instance"];
+
+fn path(relative: &str) -> PathBuf {
+    repo_root().join(relative)
+}
+
+/// Runs a tool and panics with its output unless it succeeds; a missing tool is a failure.
+fn run_tool(program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .current_dir(repo_root())
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {program} ({error}); run scripts/install-deps.sh"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Every document of a YAML file, parsed by Python's `yaml.safe_load_all` and handed over as JSON.
+fn yaml_documents(relative: &str) -> Vec<serde_json::Value> {
+    let file = path(relative);
+    let output = run_tool(
+        "python3",
+        &[
+            "-c",
+            "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))",
+            file.to_str().unwrap(),
+        ],
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn dashboard_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path("dashboards"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|file| file.extension().is_some_and(|extension| extension == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "the pipeline and security dashboards: {files:?}");
+    files
+}
+
+fn dashboard(file: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(file).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{} is not JSON: {error}", file.display()))
+}
+
+/// The panels of a dashboard, rows' nested panels included.
+fn panels(dashboard: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    for panel in dashboard["panels"].as_array().cloned().unwrap_or_default() {
+        all.extend(panel["panels"].as_array().cloned().unwrap_or_default());
+        all.push(panel);
+    }
+    all
+}
+
+/// The rules of every group of `deploy/prometheus/rules.yml`.
+fn rules() -> Vec<serde_json::Value> {
+    let document = yaml_documents("deploy/prometheus/rules.yml").remove(0);
+    let groups = document["groups"].as_array().cloned().unwrap_or_default();
+    groups.iter().flat_map(|group| group["rules"].as_array().cloned().unwrap_or_default()).collect()
+}
+
+/// Every PromQL expression of the dashboards and the rules, with where it comes from.
+fn queries() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for file in dashboard_files() {
+        let dashboard = dashboard(&file);
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        for panel in panels(&dashboard) {
+            for target in panel["targets"].as_array().cloned().unwrap_or_default() {
+                let expr = target["expr"].as_str().unwrap_or_default();
+                found.push((format!("{name}: panel {:?}", panel["title"]), expr.to_owned()));
+            }
+        }
+        for variable in dashboard["templating"]["list"].as_array().cloned().unwrap_or_default() {
+            let Some(query) = variable["query"]["query"].as_str() else { continue };
+            // label_values(<selector>, <label>): the selector is PromQL.
+            let selector = query
+                .strip_prefix("label_values(")
+                .and_then(|rest| rest.rsplit_once(','))
+                .map(|(selector, _)| selector)
+                .unwrap_or(query);
+            found.push((format!("{name}: variable {:?}", variable["name"]), selector.to_owned()));
+        }
+    }
+    for rule in rules() {
+        let name = rule["alert"].as_str().or(rule["record"].as_str()).unwrap();
+        found.push((format!("rules.yml: {name}"), rule["expr"].as_str().unwrap().to_owned()));
+    }
+    found
+}
+
+/// Grafana's variables, replaced by values PromQL accepts (they are Grafana's, not PromQL's).
+fn without_grafana_variables(expr: &str) -> String {
+    expr.replace("$__rate_interval", "5m").replace("$__interval", "1m").replace("$__range", "6h")
+}
+
+/// The vector selectors of an expression.
+fn selectors(expr: &Expr, found: &mut Vec<VectorSelector>) {
+    match expr {
+        Expr::Aggregate(aggregate) => {
+            selectors(&aggregate.expr, found);
+            if let Some(param) = &aggregate.param {
+                selectors(param, found);
+            }
+        }
+        Expr::Unary(unary) => selectors(&unary.expr, found),
+        Expr::Binary(binary) => {
+            selectors(&binary.lhs, found);
+            selectors(&binary.rhs, found);
+        }
+        Expr::Paren(paren) => selectors(&paren.expr, found),
+        Expr::Subquery(subquery) => selectors(&subquery.expr, found),
+        Expr::VectorSelector(selector) => found.push(selector.clone()),
+        Expr::MatrixSelector(matrix) => found.push(matrix.vs.clone()),
+        Expr::Call(call) => call.args.args.iter().for_each(|arg| selectors(arg, found)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+/// The metric name a selector reads: its name, or an exact `__name__` matcher.
+fn metric_name(selector: &VectorSelector) -> Option<String> {
+    selector.name.clone().or_else(|| {
+        selector.matchers.matchers.iter().find(|matcher| matcher.name == "__name__").map(|m| m.value.clone())
+    })
+}
+
+/// Metric name -> label names, from the sample lines of a Prometheus text exposition.
+fn served(scrape: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut served: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in scrape.lines().filter(|line| !line.starts_with('#') && !line.is_empty()) {
+        let end = line.find(['{', ' ']).unwrap();
+        let labels = served.entry(line[..end].to_owned()).or_default();
+        if let Some(inside) = line[end..].strip_prefix('{').and_then(|rest| rest.split_once('}')) {
+            // Values are bounded strings without `,` or `=` here (checked by the daemon test).
+            for pair in inside.0.split(',').filter(|pair| !pair.is_empty()) {
+                labels.insert(pair.split_once('=').unwrap().0.to_owned());
+            }
+        }
+    }
+    served
+}
+
+/// A `rolewatch run` that follows a copy of the example PostgreSQL log (plus one line that is
+/// not JSON, so rejects are counted) and delivers to a webhook destination; returns its
+/// scrape once everything has been read, after stopping it with SIGTERM.
+fn scrape_a_real_daemon() -> String {
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("postgresql.json");
+    let mut text = std::fs::read_to_string(path("examples/logs/postgresql.json")).unwrap();
+    text.push_str("this line is not JSON\n");
+    std::fs::write(&log, &text).unwrap();
+    let example = std::fs::read_to_string(path("examples/rolewatch.toml")).unwrap();
+    let config = format!(
+        "{example}
+[source.files]
+paths = [\"{}\"]
+format = \"pgaudit-jsonlog\"
+poll_interval = \"100ms\"
+flush_interval = \"200ms\"
+
+[metrics]
+listen = \"127.0.0.1:0\"
+
+[alerts]
+allow_private_destinations = true
+
+[[alerts.webhook]]
+name = \"soc\"
+url = \"http://127.0.0.1:9/unreachable\"
+secret_env = \"OPS_WEBHOOK_SECRET\"
+",
+        log.display()
+    );
+    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
+    let secret = ("OPS_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let daemon = Daemon::start(work.path(), &["--shutdown-timeout", "0s"], &[secret]);
+    let address = daemon.address.clone();
+    let size = text.len() as f64;
+    let everything_read = wait_until(GENEROUS, || {
+        let scrape = http_get(&address, "/metrics").map(|(_, body)| body).unwrap_or_default();
+        // The bad line is the last one: once its rejection is counted (after its chunk was
+        // stored), every chunk before it has been stored and counted too (they go in order).
+        metric_value(&scrape, "rolewatch_source_bytes_total{source=\"files\"}") == Some(size)
+            && metric_value(
+                &scrape,
+                "rolewatch_parse_rejected_total{reason=\"invalid_json\",source=\"files\"}",
+            ) == Some(1.0)
+    });
+    let scrape = http_get(&address, "/metrics").unwrap().1;
+    let (stopped_cleanly, stderr) = daemon.stop();
+    assert!(everything_read, "the daemon did not read the whole log:\n{scrape}");
+    assert!(stopped_cleanly, "the daemon did not stop cleanly:\n{stderr}");
+    scrape
+}
+
+#[test]
+fn promtool_checks_the_rules() {
+    let output = run_tool("promtool", &["check", "rules", "deploy/prometheus/rules.yml"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("SUCCESS"));
+}
+
+#[test]
+fn promtool_unit_tests_of_the_rules_pass() {
+    run_tool("promtool", &["test", "rules", "deploy/prometheus/rules_test.yml"]);
+}
+
+#[test]
+fn every_alerting_rule_is_unit_tested_firing() {
+    let alerts: BTreeSet<String> =
+        rules().iter().filter_map(|rule| rule["alert"].as_str().map(str::to_owned)).collect();
+    let tests = yaml_documents("deploy/prometheus/rules_test.yml");
+    let fired: BTreeSet<String> = tests[0]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|test| test["alert_rule_test"].as_array().cloned().unwrap_or_default())
+        .filter(|case| case["exp_alerts"].as_array().is_some_and(|expected| !expected.is_empty()))
+        .map(|case| case["alertname"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(alerts, fired, "each alert needs a test case in which it fires");
+    assert!(alerts.len() >= 8, "{alerts:?}");
+}
+
+#[test]
+fn dashboards_are_valid_grafana_json_with_titles_and_datasources() {
+    let mut uids = BTreeSet::new();
+    for file in dashboard_files() {
+        let dashboard = dashboard(&file);
+        let name = file.display();
+        assert!(uids.insert(dashboard["uid"].as_str().unwrap().to_owned()), "{name}: uid reused");
+        assert!(dashboard["title"].as_str().is_some_and(|title| !title.is_empty()), "{name}: no title");
+        let variables = dashboard["templating"]["list"].as_array().unwrap();
+        assert!(
+            variables.iter().any(|v| v["name"] == "datasource" && v["type"] == "datasource"),
+            "{name}: the panels' ${{datasource}} variable is missing"
+        );
+        let mut ids = BTreeSet::new();
+        let panels = panels(&dashboard);
+        for panel in &panels {
+            let title = panel["title"].as_str().unwrap_or_default();
+            assert!(!title.is_empty(), "{name}: a panel without a title: {panel}");
+            assert!(ids.insert(panel["id"].as_u64().unwrap()), "{name}: panel id reused by {title:?}");
+            assert!(
+                panel["gridPos"]["w"].as_u64().is_some_and(|w| w > 0 && w <= 24),
+                "{name}: {title:?} gridPos"
+            );
+            if panel["type"] == "row" {
+                continue;
+            }
+            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{name}: {title:?} datasource");
+            let targets = panel["targets"].as_array().unwrap();
+            assert!(!targets.is_empty(), "{name}: {title:?} queries nothing");
+            for target in targets {
+                assert!(
+                    target["expr"].as_str().is_some_and(|e| !e.is_empty()),
+                    "{name}: {title:?} empty expr"
+                );
+                assert!(target["refId"].as_str().is_some(), "{name}: {title:?} target without refId");
+            }
+        }
+    }
+}
+
+#[test]
+fn dashboard_provisioning_points_at_the_dashboards() {
+    let datasources = yaml_documents("dashboards/provisioning/datasources/prometheus.yml");
+    let datasource = &datasources[0]["datasources"][0];
+    assert_eq!(datasource["type"], "prometheus");
+    assert_eq!(datasource["url"], "http://prometheus:9090", "the compose service name and port");
+    let providers = yaml_documents("dashboards/provisioning/dashboards/rolewatch.yml");
+    assert_eq!(providers[0]["providers"][0]["options"]["path"], "/var/lib/grafana/dashboards");
+}
+
+#[test]
+fn dashboards_and_rules_query_only_metrics_that_rolewatch_serves() {
+    let scrape = scrape_a_real_daemon();
+    let mut served = served(&scrape);
+    for (name, labels) in SERVED_ONLY_WITH_KAFKA_OR_MANIFESTS {
+        assert!(!served.contains_key(name), "{name} is served now: move it out of the allow-list");
+        served.insert(name.to_owned(), labels.iter().map(|label| (*label).to_owned()).collect());
+    }
+    for name in MADE_BY_PROMETHEUS {
+        served.insert(name.to_owned(), BTreeSet::new());
+    }
+
+    let queries = queries();
+    assert!(queries.len() > 30, "too few queries found: {queries:?}");
+    let mut queried = BTreeSet::new();
+    let mut problems = Vec::new();
+    for (origin, expr) in &queries {
+        let parsed = match promql_parser::parser::parse(&without_grafana_variables(expr)) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                problems.push(format!("{origin}: not PromQL ({error}): {expr}"));
+                continue;
+            }
+        };
+        let mut found = Vec::new();
+        selectors(&parsed, &mut found);
+        for selector in found {
+            let Some(name) = metric_name(&selector) else {
+                problems.push(format!("{origin}: a selector without a metric name: {expr}"));
+                continue;
+            };
+            queried.insert(name.clone());
+            let Some(labels) = served.get(&name) else {
+                problems.push(format!("{origin}: {name} is not served"));
+                continue;
+            };
+            for matcher in selector.matchers.matchers.iter().filter(|m| m.name != "__name__") {
+                if !labels.contains(&matcher.name) && !TARGET_LABELS.contains(&matcher.name.as_str()) {
+                    problems.push(format!("{origin}: {name} has no label {:?}", matcher.name));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}\n\nserved:\n{scrape}", problems.join("\n"));
+    // The allow-list holds only names something queries.
+    for (name, _) in SERVED_ONLY_WITH_KAFKA_OR_MANIFESTS {
+        assert!(queried.contains(name), "{name} is allowed but nothing queries it");
+    }
+}
