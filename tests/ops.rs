@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use promql_parser::parser::{Expr, VectorSelector};
-use rolewatch_e2e::{Daemon, http_get, metric_value, repo_root, wait_until};
+use rolewatch_e2e::{Daemon, http_get, metric_value, repo_root, rolewatch_binary, wait_until};
 
 const GENEROUS: Duration = Duration::from_secs(60);
 
@@ -367,4 +367,140 @@ fn dashboards_and_rules_query_only_metrics_that_rolewatch_serves() {
     for (name, _) in SERVED_ONLY_WITH_KAFKA_OR_MANIFESTS {
         assert!(queried.contains(name), "{name} is allowed but nothing queries it");
     }
+}
+
+/// Runs `rolewatch check-config` on a file; returns whether it passed and what it said.
+fn check_config(file: &Path) -> (bool, String) {
+    let output =
+        Command::new(rolewatch_binary()).args(["check-config", file.to_str().unwrap()]).output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn compose_services_mount_files_that_exist_and_its_configs_are_valid() {
+    let compose = yaml_documents("deploy/compose.yaml").remove(0);
+    let services = compose["services"].as_object().unwrap();
+    for wanted in ["kafka", "rolewatch", "minio", "prometheus", "grafana"] {
+        assert!(services.contains_key(wanted), "compose has no {wanted} service");
+    }
+    let kafka = &services["kafka"]["environment"];
+    assert_eq!(kafka["KAFKA_PROCESS_ROLES"], "broker,controller", "Kafka runs in KRaft mode");
+    let named_volumes = compose["volumes"].as_object().unwrap();
+    let deploy = path("deploy");
+    for (name, service) in services {
+        if let Some(build) = service.get("build") {
+            let context = deploy.join(build["context"].as_str().unwrap());
+            assert!(context.join(build["dockerfile"].as_str().unwrap()).is_file(), "{name}: no Dockerfile");
+        }
+        for volume in service["volumes"].as_array().cloned().unwrap_or_default() {
+            let source = volume.as_str().unwrap().split(':').next().unwrap();
+            if source.starts_with('.') {
+                assert!(deploy.join(source).exists(), "{name} mounts {source}, which does not exist");
+            } else {
+                assert!(named_volumes.contains_key(source), "{name} mounts undeclared volume {source}");
+            }
+        }
+        let depends_on: Vec<String> = match &service["depends_on"] {
+            serde_json::Value::Array(names) => names.iter().map(|n| n.as_str().unwrap().to_owned()).collect(),
+            serde_json::Value::Object(names) => names.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        for dependency in depends_on {
+            assert!(services.contains_key(&dependency), "{name} depends on unknown service {dependency}");
+        }
+    }
+    // Prometheus scrapes rolewatch under the job name the rules and dashboards select.
+    let output = run_tool("promtool", &["check", "config", "deploy/prometheus/prometheus.yml"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("SUCCESS"));
+    let prometheus = yaml_documents("deploy/prometheus/prometheus.yml").remove(0);
+    assert_eq!(prometheus["scrape_configs"][0]["job_name"], "rolewatch");
+    assert_eq!(prometheus["scrape_configs"][0]["static_configs"][0]["targets"][0], "rolewatch:9464");
+    let (valid, said) = check_config(&path("deploy/rolewatch.toml"));
+    assert!(valid, "deploy/rolewatch.toml: {said}");
+}
+
+#[test]
+fn the_dockerfile_builds_from_files_the_context_keeps() {
+    let dockerfile = std::fs::read_to_string(path("Dockerfile")).unwrap();
+    let stages = dockerfile.lines().filter(|line| line.starts_with("FROM ")).count();
+    assert!(stages >= 2, "multi-stage");
+    let user = dockerfile.lines().rfind(|line| line.starts_with("USER ")).expect("a USER line");
+    assert!(!user.contains(" 0") && !user.contains("root"), "the image runs as non-root: {user}");
+    let ignored: Vec<String> = std::fs::read_to_string(path(".dockerignore"))
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    // cargo needs every workspace member and the lock file.
+    for needed in ["Cargo.toml", "Cargo.lock", "crates", "tests"] {
+        assert!(path(needed).exists() && !ignored.iter().any(|line| line == needed), "{needed} is ignored");
+    }
+}
+
+#[test]
+fn kubernetes_manifests_pass_the_schema_check() {
+    let kustomization = yaml_documents("deploy/kubernetes/kustomization.yaml").remove(0);
+    let listed: BTreeSet<String> = kustomization["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|resource| resource.as_str().unwrap().to_owned())
+        .collect();
+    let present: BTreeSet<String> = std::fs::read_dir(path("deploy/kubernetes"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml") && name != "kustomization.yaml")
+        .collect();
+    assert_eq!(listed, present, "every manifest is in kustomization.yaml and exists");
+    let files: Vec<String> = listed.iter().map(|name| format!("deploy/kubernetes/{name}")).collect();
+    let mut args = vec!["-m", "kubernetes_validate", "--strict", "--kubernetes-version", "1.37.0"];
+    args.extend(files.iter().map(String::as_str));
+    run_tool("python3", &args);
+
+    let deployment = yaml_documents("deploy/kubernetes/deployment.yaml").remove(0);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/ready");
+    assert!(container["resources"]["limits"]["memory"].is_string(), "a memory limit");
+    assert!(deployment["spec"]["replicas"].as_u64().unwrap() > 1, "N replicas");
+    let secrets: Vec<&serde_json::Value> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|variable| variable["valueFrom"]["secretKeyRef"].is_object())
+        .collect();
+    assert!(secrets.len() >= 2, "secrets come from a Secret through the environment");
+}
+
+/// `[source.kafka]` is accepted once the Kafka source is on main. Until then the ConfigMap's
+/// config is checked without that table, and only an unknown `kafka` may make the whole file fail.
+#[test]
+fn the_kubernetes_config_is_valid() {
+    let configmap = yaml_documents("deploy/kubernetes/configmap.yaml").remove(0);
+    let text = configmap["data"]["rolewatch.toml"].as_str().unwrap();
+    assert!(text.contains("group_id = \"rolewatch\""), "one consumer group for every replica");
+    let work = tempfile::tempdir().unwrap();
+    let whole = work.path().join("rolewatch.toml");
+    std::fs::write(&whole, text).unwrap();
+    let (valid, said) = check_config(&whole);
+    if valid {
+        return;
+    }
+    assert!(said.contains("unknown field `kafka`"), "the ConfigMap's rolewatch.toml: {said}");
+    let mut in_kafka = false;
+    let without_kafka: String = text
+        .lines()
+        .filter(|line| {
+            if line.starts_with('[') {
+                in_kafka = line.starts_with("[source.kafka");
+            }
+            !in_kafka
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let rest = work.path().join("without-kafka.toml");
+    std::fs::write(&rest, without_kafka).unwrap();
+    let (valid, said) = check_config(&rest);
+    assert!(valid, "the ConfigMap's rolewatch.toml without [source.kafka]: {said}");
 }
