@@ -504,3 +504,110 @@ fn the_kubernetes_config_is_valid() {
     let (valid, said) = check_config(&rest);
     assert!(valid, "the ConfigMap's rolewatch.toml without [source.kafka]: {said}");
 }
+
+/// The table headers of a TOML file (`[a.b]` and `[[a.b]]`), in order, without brackets.
+fn table_headers(text: &str) -> Vec<String> {
+    let mut headers: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let name = line.trim().trim_start_matches('[').trim_end_matches(']');
+        if line.starts_with('[') && !headers.iter().any(|known| known == name) {
+            headers.push(name.to_owned());
+        }
+    }
+    headers
+}
+
+/// The keys of the table at `dotted` in a parsed document (the union over an array of tables).
+fn keys_at(document: &serde_json::Value, dotted: &str) -> BTreeSet<String> {
+    let mut values = vec![document.clone()];
+    for part in dotted.split('.').filter(|part| !part.is_empty()) {
+        values = values
+            .iter()
+            .flat_map(|value| match &value[part] {
+                serde_json::Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            })
+            .collect();
+    }
+    values.iter().flat_map(|value| value.as_object().unwrap().keys().cloned()).collect()
+}
+
+/// The field names serde expects in a table, read from its unknown-field error.
+fn expected_fields(message: &str) -> BTreeSet<String> {
+    let listed = message.split("expected ").nth(1).unwrap_or_default();
+    let listed = listed.split('\n').next().unwrap_or_default();
+    listed.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+#[test]
+fn the_full_example_sets_every_key_the_config_structs_have() {
+    let file = path("examples/rolewatch.full.toml");
+    let (valid, said) = check_config(&file);
+    assert!(valid, "examples/rolewatch.full.toml: {said}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let document: serde_json::Value = serde_json::from_slice(
+        &run_tool(
+            "python3",
+            &["-c", "import json, sys, tomllib\nprint(json.dumps(tomllib.load(open(sys.argv[1], 'rb')), default=str))", file.to_str().unwrap()],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let probe = work.path().join("probe.toml");
+    // An unknown key in each table makes serde list the table's fields: compare with the file.
+    let mut tables = vec![String::new()];
+    tables.extend(table_headers(&text));
+    for table in tables {
+        let probed = if table.is_empty() {
+            format!("zz_probe = 0\n{text}")
+        } else {
+            let header = text.lines().find(|line| line.trim_matches(['[', ']']) == table).unwrap();
+            text.replacen(&format!("{header}\n"), &format!("{header}\nzz_probe = 0\n"), 1)
+        };
+        std::fs::write(&probe, probed).unwrap();
+        let (valid, said) = check_config(&probe);
+        assert!(!valid && said.contains("unknown field `zz_probe`"), "[{table}] probe: {said}");
+        let expected = expected_fields(&said);
+        let listed = keys_at(&document, &table);
+        assert_eq!(
+            listed, expected,
+            "[{table}]: examples/rolewatch.full.toml must set every key the config accepts \
+             (add the new keys there and to docs/configuration.md)"
+        );
+    }
+}
+
+#[test]
+fn the_configuration_reference_documents_exactly_the_keys_of_the_full_example() {
+    let text = std::fs::read_to_string(path("examples/rolewatch.full.toml")).unwrap();
+    let headers = table_headers(&text);
+    let mut in_file = BTreeSet::new();
+    let mut table = String::new();
+    for line in text.lines().map(str::trim).filter(|line| !line.starts_with('#') && !line.is_empty()) {
+        if line.starts_with('[') {
+            table = line.trim_matches(['[', ']']).to_owned();
+            in_file.insert((table.clone(), String::new()));
+        } else if let Some((key, _)) = line.split_once('=') {
+            let key = key.trim().to_owned();
+            assert!(!headers.contains(&format!("{table}.{key}")), "{table}.{key} is both a key and a table");
+            in_file.insert((table.clone(), key));
+        }
+    }
+    let reference = std::fs::read_to_string(path("docs/configuration.md")).unwrap();
+    let mut documented = BTreeSet::new();
+    for line in reference.lines() {
+        if let Some(heading) = line.strip_prefix("## `[") {
+            table = heading.trim_end_matches('`').trim_matches(['[', ']']).to_owned();
+            documented.insert((table.clone(), String::new()));
+        } else if let Some(row) = line.strip_prefix("| `") {
+            documented.insert((table.clone(), row.split('`').next().unwrap().to_owned()));
+        }
+    }
+    let missing: Vec<_> = in_file.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&in_file).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "(table, key) not in docs/configuration.md: {missing:?}\nin the docs but not a key: {extra:?}"
+    );
+}
