@@ -1,10 +1,13 @@
-//! What operators copy: the Prometheus rules, the Grafana dashboards, the deployment files and
-//! the configuration reference. Each is checked against the real thing: `promtool` checks and
-//! unit-tests the rules; every metric a dashboard or rule queries must be served by a real
-//! `rolewatch run`; the YAML files parse and the Kubernetes manifests pass a schema check.
+//! What operators copy: the Prometheus rules, the Grafana dashboards, the deployment files, the
+//! shipper recipes, the operations guide and the configuration reference. Each is checked
+//! against the real thing: `promtool` checks and unit-tests the rules; every metric a dashboard
+//! or rule queries must be served by a real `rolewatch run`; the YAML files parse, the
+//! Kubernetes manifests pass a schema check, `rsyslogd -N1` validates the rsyslog recipe, and
+//! the config structs themselves say which keys the reference must list.
 //!
-//! Needs `promtool` (Debian `prometheus`) and Python 3 with `yaml` and `kubernetes_validate`;
-//! `scripts/install-deps.sh` installs them. A missing tool fails the test, it never skips it.
+//! Needs `promtool` (Debian `prometheus`), `rsyslogd` with omkafka (`rsyslog-kafka`) and Python 3
+//! with `yaml` and `kubernetes_validate`; `scripts/install-deps.sh` installs them. A missing
+//! tool fails the test, it never skips it.
 
 // Test code: failing loudly with a clear message is the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -610,4 +613,94 @@ fn the_configuration_reference_documents_exactly_the_keys_of_the_full_example() 
         missing.is_empty() && extra.is_empty(),
         "(table, key) not in docs/configuration.md: {missing:?}\nin the docs but not a key: {extra:?}"
     );
+}
+
+/// `key = value` settings of a config text (`#` comments dropped), with shell variables of
+/// the form `$NAME` replaced by `vars`.
+fn settings(text: &str, vars: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for line in text.lines().filter(|line| !line.trim_start().starts_with('#')) {
+        let Some((key, value)) = line.split_once(" = ") else { continue };
+        let mut value = value.split(" #").next().unwrap().trim().to_owned();
+        for (name, replacement) in vars {
+            value = value.replace(&format!("${name}"), replacement);
+        }
+        found.insert(key.trim().to_owned(), value);
+    }
+    found
+}
+
+#[test]
+fn the_documented_postgresql_settings_are_those_the_tests_run() {
+    let script = std::fs::read_to_string(path("scripts/pg-sandbox.sh")).unwrap();
+    let vars: BTreeMap<String, String> = ["LOG_LINE_PREFIX", "PGAUDIT_LOG"]
+        .iter()
+        .map(|name| {
+            let line = script.lines().find(|line| line.starts_with(&format!("{name}='"))).unwrap();
+            (name.to_string(), line.split_once('=').unwrap().1.trim_matches('\'').to_owned())
+        })
+        .collect();
+    let tested = settings(&script, &vars);
+    let operations = std::fs::read_to_string(path("docs/operations.md")).unwrap();
+    let postgresql = operations.split("## PostgreSQL").nth(1).unwrap().split("## MariaDB").next().unwrap();
+    let documented = settings(postgresql, &BTreeMap::new());
+    let shared = [
+        "shared_preload_libraries",
+        "log_connections",
+        "log_disconnections",
+        "log_timezone",
+        "log_line_prefix",
+    ];
+    let compared: Vec<&String> =
+        tested.keys().filter(|key| key.starts_with("pgaudit.") || shared.contains(&key.as_str())).collect();
+    assert!(compared.len() >= 10, "{compared:?}");
+    for key in compared {
+        assert_eq!(
+            documented.get(key),
+            tested.get(key),
+            "{key}: docs/operations.md versus scripts/pg-sandbox.sh"
+        );
+    }
+}
+
+#[test]
+fn the_operations_guide_lists_exactly_the_alerting_rules() {
+    let operations = std::fs::read_to_string(path("docs/operations.md")).unwrap();
+    let documented: BTreeSet<String> = operations
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `Rolewatch"))
+        .map(|rest| format!("Rolewatch{}", rest.split('`').next().unwrap()))
+        .collect();
+    let rules: BTreeSet<String> =
+        rules().iter().filter_map(|rule| rule["alert"].as_str().map(str::to_owned)).collect();
+    assert_eq!(documented, rules);
+}
+
+#[test]
+fn the_rsyslog_recipe_passes_rsyslogd_validation() {
+    let work = tempfile::tempdir().unwrap();
+    let recipe = path("deploy/shippers/rsyslog-rolewatch.conf");
+    let main = work.path().join("rsyslog.conf");
+    let text =
+        format!("global(workDirectory=\"{}\")\n$IncludeConfig {}\n", work.path().display(), recipe.display());
+    std::fs::write(&main, text).unwrap();
+    // -N1: parse the whole config, load every module, check every parameter; start nothing.
+    let output = run_tool("rsyslogd", &["-N1", "-f", main.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("End of config validation run"), "{said}");
+    let recipe_text = std::fs::read_to_string(&recipe).unwrap();
+    assert!(recipe_text.contains("type=\"omkafka\""), "the recipe ships to Kafka");
+}
+
+#[test]
+fn the_other_shipper_configs_parse() {
+    let vector = path("deploy/shippers/vector.toml");
+    run_tool(
+        "python3",
+        &["-c", "import sys, tomllib; tomllib.load(open(sys.argv[1], 'rb'))", vector.to_str().unwrap()],
+    );
+    let filebeat = yaml_documents("deploy/shippers/filebeat.yml").remove(0);
+    assert_eq!(filebeat["output.kafka"]["topic"], "pgaudit");
+    let fluent_bit = std::fs::read_to_string(path("deploy/shippers/fluent-bit.conf")).unwrap();
+    assert!(fluent_bit.contains("Name              kafka"), "Fluent Bit ships to Kafka");
 }
