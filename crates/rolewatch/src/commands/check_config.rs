@@ -1,6 +1,6 @@
 //! `rolewatch check-config FILE` (hidden): parses a config file strictly and validates what
-//! can be validated without I/O (durations of `[source.files]`, the detector settings), then
-//! exits 0. Deployment checks and the configuration-reference test run it on the shipped
+//! can be validated without I/O (durations of `[source.files]`, the `[source.kafka]` settings,
+//! the detector settings), then exits 0. Deployment checks and the configuration-reference test run it on the shipped
 //! configs. Secrets named by `*_env` and `*_file` keys are read only by the commands that use
 //! them, so their absence is not an error here.
 
@@ -26,6 +26,14 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
     let invalid = || format!("invalid config file {}", args.config.display());
     if let Some(files) = &config.source.files {
         files.intervals().with_context(invalid)?;
+    }
+    if let Some(kafka) = &config.source.kafka {
+        kafka.consumer_config().validate().context("invalid [source.kafka]").with_context(invalid)?;
+        humantime::parse_duration(&kafka.flush_interval)
+            .with_context(|| {
+                format!("[source.kafka] flush_interval = {:?} is not a duration", kafka.flush_interval)
+            })
+            .with_context(invalid)?;
     }
     Engine::new(&config.detection()).context("invalid detection settings").with_context(invalid)?;
     say(&format!("{}: valid", args.config.display()));
