@@ -719,11 +719,14 @@ fn settings(text: &str, vars: &BTreeMap<String, String>) -> BTreeMap<String, Str
 #[test]
 fn the_documented_postgresql_settings_are_those_the_tests_run() {
     let script = std::fs::read_to_string(path("scripts/pg-sandbox.sh")).unwrap();
+    // `NAME='value'` or `NAME=${OVERRIDE:-'value'}`: the first assignment, its default value.
     let vars: BTreeMap<String, String> = ["LOG_LINE_PREFIX", "PGAUDIT_LOG"]
         .iter()
         .map(|name| {
-            let line = script.lines().find(|line| line.starts_with(&format!("{name}='"))).unwrap();
-            (name.to_string(), line.split_once('=').unwrap().1.trim_matches('\'').to_owned())
+            let line = script.lines().find(|line| line.starts_with(&format!("{name}="))).unwrap();
+            let value = line.split_once('=').unwrap().1;
+            let value = value.split_once(":-").map_or(value, |(_, default)| default.trim_end_matches('}'));
+            (name.to_string(), value.trim_matches('\'').to_owned())
         })
         .collect();
     let tested = settings(&script, &vars);
@@ -745,6 +748,31 @@ fn the_documented_postgresql_settings_are_those_the_tests_run() {
             documented.get(key),
             tested.get(key),
             "{key}: docs/operations.md versus scripts/pg-sandbox.sh"
+        );
+    }
+}
+
+#[test]
+fn the_documented_mariadb_settings_are_those_the_tests_run() {
+    let script = std::fs::read_to_string(path("scripts/mariadb-sandbox.sh")).unwrap();
+    // `--plugin-load-add=server_audit --server-audit-logging=ON ...` on the mariadbd command line.
+    let tested: BTreeMap<String, String> = script
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("--"))
+        .filter(|option| option.starts_with("plugin-load-add=") || option.starts_with("server-audit-"))
+        .filter(|option| !option.starts_with("server-audit-file-path"))
+        .filter_map(|option| option.split_once('='))
+        .map(|(name, value)| (name.replace('-', "_"), value.trim_end_matches('\\').to_owned()))
+        .collect();
+    assert!(tested.contains_key("server_audit_events"), "{tested:?}");
+    let operations = std::fs::read_to_string(path("docs/operations.md")).unwrap();
+    let mariadb = operations.split("## MariaDB").nth(1).unwrap().split("\n## ").next().unwrap();
+    let documented = settings(mariadb, &BTreeMap::new());
+    for (key, value) in &tested {
+        assert_eq!(
+            documented.get(key),
+            Some(value),
+            "{key}: docs/operations.md versus scripts/mariadb-sandbox.sh"
         );
     }
 }
