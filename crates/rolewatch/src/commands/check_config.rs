@@ -1,6 +1,6 @@
 //! `rolewatch check-config FILE` (hidden): parses a config file strictly and validates what
-//! can be validated without I/O (durations of `[source.files]`, the `[source.kafka]` settings,
-//! the detector settings), then exits 0. Deployment checks and the configuration-reference test run it on the shipped
+//! can be validated without I/O (durations, `timezone` and `log_line_prefix` of the sources,
+//! the `[source.kafka]` consumer settings, the detector settings), then exits 0. Deployment checks and the configuration-reference test run it on the shipped
 //! configs. Secrets named by `*_env` and `*_file` keys are read only by the commands that use
 //! them, so their absence is not an error here.
 
@@ -24,10 +24,14 @@ pub struct CheckConfigArgs {
 pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     let invalid = || format!("invalid config file {}", args.config.display());
+    // Checked as for a stderr log, the strictest case: the zone and the prefix (if given).
+    let strictest = rolewatch_event::LogFormat::PgauditStderr;
     if let Some(files) = &config.source.files {
         files.intervals().with_context(invalid)?;
+        files.parser_options().validate(strictest).context("invalid [source.files]").with_context(invalid)?;
     }
     if let Some(kafka) = &config.source.kafka {
+        kafka.parser_options().validate(strictest).context("invalid [source.kafka]").with_context(invalid)?;
         kafka.consumer_config().validate().context("invalid [source.kafka]").with_context(invalid)?;
         humantime::parse_duration(&kafka.flush_interval)
             .with_context(|| {
