@@ -3,7 +3,7 @@
 //! A [`Tailer`] reads the complete lines a file has gained since the last poll and hands them
 //! to the parser; a partial last line waits for its newline. A file is only opened once it has
 //! a complete first line, because that line is its identity in the lake (see
-//! [`stream_identity`](crate::input::stream_identity)). Rotation (the path now names another
+//! [`stream_identity`]). Rotation (the path now names another
 //! file) and truncation (the file is shorter than what was read) end the current stream: what
 //! the parser holds is flushed, and the next poll opens the file anew.
 
