@@ -36,6 +36,59 @@ pub enum LakeError {
         /// The event's time.
         ts: String,
     },
+    /// A manifest could not be read or written.
+    #[error("manifest {key}: {reason}")]
+    Manifest {
+        /// The manifest's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Another object sits at the key of the next manifest and does not extend the chain: a
+    /// hostile writer, or a writer that forked the chain. Nothing was overwritten.
+    #[error("manifest conflict at {key}: {reason}")]
+    ManifestConflict {
+        /// The manifest key.
+        key: String,
+        /// Why the existing object cannot be built on.
+        reason: String,
+    },
+    /// A commit was asked for that would make the lake wrong.
+    #[error("invalid commit: {reason}")]
+    InvalidCommit {
+        /// Why.
+        reason: String,
+    },
+    /// A commit covers part of a stream that is already durable: committing it would duplicate
+    /// records. Resume from `resume_at` instead.
+    #[error(
+        "stream {stream} is durable up to {resume_at}; a commit starting at {start} would duplicate records"
+    )]
+    Overlap {
+        /// The stream.
+        stream: String,
+        /// Where the durable part ends (next offset or byte).
+        resume_at: u64,
+        /// Where the rejected range starts.
+        start: u64,
+    },
+    /// A signing key could not be loaded or read. Never contains the key.
+    #[error("signing key: {reason}")]
+    Key {
+        /// Why.
+        reason: String,
+    },
+    /// The lake location (path or URL) or its S3 settings are not usable.
+    #[error("lake location {location}: {reason}")]
+    Location {
+        /// The path or URL.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A SQL query failed.
+    #[error("query: {0}")]
+    Query(String),
     /// Arrow could not build a batch.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

@@ -28,51 +28,110 @@
 //! ```
 
 mod batch;
+mod chain;
 mod dead_letter;
 mod error;
+mod location;
+mod manifest;
 mod naming;
+mod query;
 mod scan;
+mod signing;
 mod store;
 mod unbatch;
+mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
 use rolewatch_event::AuditEvent;
 
 pub use batch::events_to_batch;
+pub use chain::{CommitOutcome, incident_of};
 pub use dead_letter::{DeadLetter, dead_letter_schema};
 pub use error::LakeError;
+pub use location::{LakeLocation, S3Options};
+pub use manifest::{
+    CoveredRange, FileKind, Incident, MANIFEST_FORMAT, MANIFESTS_PREFIX, Manifest, ManifestFile,
+    ManifestKind, ManifestRef, PreviousManifest, manifest_key, parse_manifest_key,
+};
 pub use naming::{FINGERPRINT_BYTES, StreamId, event_file_key};
+pub use query::{QueryTable, query, query_context};
 pub use scan::StoredHour;
-pub use store::{PutStatus, WrittenFile, encode_parquet};
+pub use signing::{
+    KeySource, ManifestSignature, ManifestSigner, SIGNATURE_ALGORITHM, key_id, parse_public_key,
+};
+pub use store::{PutStatus, RetryPolicy, WrittenFile, encode_parquet};
 pub use unbatch::batch_to_events;
+pub use verify::{Problem, VerifyOptions, VerifyReport, verify};
 
 /// The prefix of event files in the lake.
 pub const EVENTS_PREFIX: &str = "events";
 /// The prefix of dead-letter files in the lake.
 pub const DEAD_LETTERS_PREFIX: &str = "dead_letters";
 
-/// A lake: an object store holding event and dead-letter files.
+/// A lake: an object store holding event and dead-letter files and the manifest chain.
+///
+/// Clones share one view of the chain, so one process appends to it through any clone.
 #[derive(Debug, Clone)]
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
+    location: Option<LakeLocation>,
+    retry: RetryPolicy,
+    signer: Option<Arc<ManifestSigner>>,
+    chain: Arc<tokio::sync::Mutex<Option<chain::ChainState>>>,
 }
 
 impl Lake {
     /// Opens (creating it if needed) a lake in a local directory, with fsync on every write.
     pub fn open_local(path: &Path) -> Result<Self, LakeError> {
-        std::fs::create_dir_all(path)
-            .map_err(|source| LakeError::Open { location: path.display().to_string(), source })?;
-        let store = LocalFileSystem::new_with_prefix(path)?.with_fsync(true);
-        Ok(Self::with_store(Arc::new(store)))
+        Self::open_location(LakeLocation::Local(path.to_path_buf()))
+    }
+
+    /// Opens a lake by path or URL: a local directory, `file:///dir`, or `s3://bucket/prefix`
+    /// with the S3 settings from the environment ([`S3Options::from_env`]).
+    pub fn open(location: &str) -> Result<Self, LakeError> {
+        Self::open_location(LakeLocation::parse(location, S3Options::from_env())?)
+    }
+
+    /// Opens a lake at a parsed location.
+    pub fn open_location(location: LakeLocation) -> Result<Self, LakeError> {
+        let store = location.build_store()?;
+        let mut lake = Self::with_store(store);
+        lake.location = Some(location);
+        Ok(lake)
     }
 
     /// A lake on any object store (S3-compatible, in-memory for tests, a fault injector).
+    /// [`query`] needs a lake opened by location instead.
     pub fn with_store(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            location: None,
+            retry: RetryPolicy::default(),
+            signer: None,
+            chain: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    /// Signs every manifest this lake writes from now on.
+    #[must_use]
+    pub fn with_signer(mut self, signer: ManifestSigner) -> Self {
+        self.signer = Some(Arc::new(signer));
+        self
+    }
+
+    /// Retries puts and reads by `retry` instead of the default policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Where the lake is, if it was opened by location.
+    pub fn location(&self) -> Option<&LakeLocation> {
+        self.location.as_ref()
     }
 
     /// The underlying store.
@@ -107,7 +166,7 @@ impl Lake {
             })
             .await
             .map_err(|error| LakeError::Task(error.to_string()))??;
-            written.push(store::put_once(self.store.as_ref(), &key, bytes, rows).await?);
+            written.push(store::put_once(self.store.as_ref(), &self.retry, &key, bytes, rows).await?);
         }
         Ok(written)
     }
@@ -125,7 +184,7 @@ impl Lake {
         let batch = dead_letter::dead_letters_to_batch(dead_letters)?;
         let bytes =
             encode_parquet(&batch, vec![("rolewatch.stream".to_owned(), stream.as_str().to_owned())])?;
-        Ok(Some(store::put_once(self.store.as_ref(), &key, bytes, rows).await?))
+        Ok(Some(store::put_once(self.store.as_ref(), &self.retry, &key, bytes, rows).await?))
     }
 
     /// Reads every event file back as record batches (in key order). For tests and backtests

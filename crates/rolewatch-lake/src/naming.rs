@@ -45,6 +45,28 @@ impl StreamId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Reads a stream id back from its text (as found in object names and manifests). Only the
+    /// characters the constructors produce are accepted, so a manifest cannot smuggle a path.
+    pub fn parse(text: &str) -> Option<Self> {
+        let allowed =
+            |character: char| character.is_ascii_alphanumeric() || character == '-' || character == '_';
+        let known_kind = text.starts_with("file-") || text.starts_with("kafka-");
+        (known_kind && text.chars().all(allowed)).then(|| Self(text.to_owned()))
+    }
+}
+
+impl serde::Serialize for StreamId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StreamId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid stream id {text:?}")))
+    }
 }
 
 impl fmt::Display for StreamId {

@@ -1,5 +1,7 @@
 //! Create-only puts and Parquet encoding.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
@@ -62,35 +64,138 @@ pub fn encode_parquet(
     Ok(Bytes::from(buffer))
 }
 
+/// How often and how patiently a put is retried when the store fails in a way that may pass
+/// (a 5xx, a timeout, a full disk). Create-only puts are retried here, not in the store client:
+/// a retry of a put that had landed comes back as "already exists" and is settled by comparing
+/// hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub attempts: u32,
+    /// The wait before the second attempt; it doubles after each failure.
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 6,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+/// Whether an object store error may go away if the same request is made again.
+pub(crate) fn is_transient(error: &object_store::Error) -> bool {
+    matches!(error, object_store::Error::Generic { .. } | object_store::Error::JoinError { .. })
+}
+
+/// What a create-only put found.
+#[derive(Debug)]
+pub(crate) enum CreateOutcome {
+    /// The object was created.
+    Created,
+    /// An object with the same bytes was there (a replay, or an earlier attempt that landed).
+    Identical,
+    /// An object with other bytes was there; it was not touched.
+    Different {
+        /// What is stored.
+        stored: Bytes,
+    },
+}
+
+/// Puts `bytes` at `key` with `PutMode::Create`, retrying transient failures; an existing object
+/// is read and compared, never overwritten.
+pub(crate) async fn put_create(
+    store: &dyn ObjectStore,
+    retry: &RetryPolicy,
+    key: &str,
+    bytes: &Bytes,
+) -> Result<CreateOutcome, LakeError> {
+    let location = ObjectPath::from(key);
+    let store_error = |source| LakeError::Store { key: key.to_owned(), source };
+    let mut attempt = 1;
+    loop {
+        let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        let result = store.put_opts(&location, PutPayload::from_bytes(bytes.clone()), options).await;
+        match result {
+            Ok(_) => return Ok(CreateOutcome::Created),
+            // Azure reports a failed create as a precondition failure (RELIABILITY.md 2.2).
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                let stored = get_with_retry(store, retry, &location).await.map_err(store_error)?;
+                if stored == *bytes {
+                    return Ok(CreateOutcome::Identical);
+                }
+                return Ok(CreateOutcome::Different { stored });
+            }
+            Err(error) if is_transient(&error) && attempt < retry.attempts.max(1) => {
+                let wait = retry.backoff(attempt);
+                tracing::warn!(key, attempt, wait_ms = wait.as_millis(), %error, "put failed, retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(source) => return Err(store_error(source)),
+        }
+    }
+}
+
+/// Reads a whole object, retrying transient failures.
+pub(crate) async fn get_with_retry(
+    store: &dyn ObjectStore,
+    retry: &RetryPolicy,
+    location: &ObjectPath,
+) -> Result<Bytes, object_store::Error> {
+    let mut attempt = 1;
+    loop {
+        let result = match store.get(location).await {
+            Ok(got) => got.bytes().await,
+            Err(error) => Err(error),
+        };
+        match result {
+            Err(error) if is_transient(&error) && attempt < retry.attempts.max(1) => {
+                tokio::time::sleep(retry.backoff(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Hex SHA-256 of some bytes.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// Puts `bytes` at `key` only if nothing is there. If something is, compares content: identical
 /// is a replay, different is an integrity error. Never overwrites.
 pub(crate) async fn put_once(
     store: &dyn ObjectStore,
+    retry: &RetryPolicy,
     key: &str,
     bytes: Bytes,
     rows: usize,
 ) -> Result<WrittenFile, LakeError> {
-    let location = ObjectPath::from(key);
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let sha256 = sha256_hex(&bytes);
     let size = bytes.len();
-    let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-    let status = match store.put_opts(&location, PutPayload::from_bytes(bytes), options).await {
-        Ok(_) => PutStatus::Created,
-        Err(object_store::Error::AlreadyExists { .. }) => {
-            let stored = store
-                .get(&location)
-                .await
-                .map_err(|source| LakeError::Store { key: key.to_owned(), source })?
-                .bytes()
-                .await
-                .map_err(|source| LakeError::Store { key: key.to_owned(), source })?;
-            let stored_sha256 = hex::encode(Sha256::digest(&stored));
-            if stored_sha256 != sha256 {
-                return Err(LakeError::Integrity { key: key.to_owned(), stored_sha256, new_sha256: sha256 });
-            }
-            PutStatus::Replayed
+    let status = match put_create(store, retry, key, &bytes).await? {
+        CreateOutcome::Created => PutStatus::Created,
+        CreateOutcome::Identical => PutStatus::Replayed,
+        CreateOutcome::Different { stored } => {
+            let stored_sha256 = sha256_hex(&stored);
+            tracing::error!(key, %stored_sha256, new_sha256 = %sha256, "integrity violation: object exists with other content");
+            return Err(LakeError::Integrity { key: key.to_owned(), stored_sha256, new_sha256: sha256 });
         }
-        Err(source) => return Err(LakeError::Store { key: key.to_owned(), source }),
     };
     Ok(WrittenFile { key: key.to_owned(), rows, bytes: size, sha256, status })
 }
@@ -126,14 +231,22 @@ mod tests {
     #[tokio::test]
     async fn create_only_put_recognizes_replays_and_refuses_overwrites() {
         let store = Arc::new(InMemory::new());
-        let first =
-            put_once(store.as_ref(), "events/x.parquet", Bytes::from_static(b"abc"), 1).await.unwrap();
-        assert_eq!(first.status, PutStatus::Created);
-        let replay =
-            put_once(store.as_ref(), "events/x.parquet", Bytes::from_static(b"abc"), 1).await.unwrap();
-        assert_eq!(replay.status, PutStatus::Replayed);
-        let error =
-            put_once(store.as_ref(), "events/x.parquet", Bytes::from_static(b"abd"), 1).await.unwrap_err();
+        let put = |content: &'static [u8]| {
+            let store = Arc::clone(&store);
+            async move {
+                put_once(
+                    store.as_ref(),
+                    &RetryPolicy::default(),
+                    "events/x.parquet",
+                    Bytes::from_static(content),
+                    1,
+                )
+                .await
+            }
+        };
+        assert_eq!(put(b"abc").await.unwrap().status, PutStatus::Created);
+        assert_eq!(put(b"abc").await.unwrap().status, PutStatus::Replayed);
+        let error = put(b"abd").await.unwrap_err();
         assert!(matches!(error, LakeError::Integrity { .. }), "{error}");
         let stored = store.get(&ObjectPath::from("events/x.parquet")).await.unwrap().bytes().await.unwrap();
         assert_eq!(stored.as_ref(), b"abc", "the existing object must be untouched");

@@ -1,0 +1,126 @@
+//! SQL over the lake with DataFusion: tables `events` and `dead_letters`.
+//!
+//! `events` is read with its Hive partitions as columns, `date` (a `DATE`) and `hour` (an
+//! `INT`), so `WHERE date = '2026-11-26' AND hour >= 9` skips whole folders; filters on `ts`
+//! prune row groups and pages through the Parquet statistics the writer records. The engine gets
+//! its own object store for the lake's location (DataFusion builds on object_store 0.13).
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store_datafusion::aws::AmazonS3Builder;
+
+use crate::location::{LakeLocation, configure_s3};
+use crate::{DEAD_LETTERS_PREFIX, EVENTS_PREFIX, Lake, LakeError, dead_letter_schema};
+
+/// The tables a query sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryTable {
+    /// `events`, partitioned by `date` and `hour`.
+    Events,
+    /// `dead_letters`.
+    DeadLetters,
+}
+
+impl QueryTable {
+    /// Both tables.
+    pub const ALL: [Self; 2] = [Self::Events, Self::DeadLetters];
+
+    /// The SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Events => EVENTS_PREFIX,
+            Self::DeadLetters => DEAD_LETTERS_PREFIX,
+        }
+    }
+
+    fn file_schema(self) -> SchemaRef {
+        match self {
+            Self::Events => rolewatch_event::schema::event_schema(),
+            Self::DeadLetters => dead_letter_schema(),
+        }
+    }
+
+    fn partition_columns(self) -> Vec<(String, DataType)> {
+        match self {
+            Self::Events => vec![("date".to_owned(), DataType::Date32), ("hour".to_owned(), DataType::Int32)],
+            Self::DeadLetters => Vec::new(),
+        }
+    }
+}
+
+fn query_error(error: impl std::fmt::Display) -> LakeError {
+    LakeError::Query(error.to_string())
+}
+
+/// A DataFusion session with the lake's tables registered, for callers that stream results.
+pub async fn query_context(lake: &Lake) -> Result<SessionContext, LakeError> {
+    let location = lake.location().ok_or_else(|| {
+        LakeError::Query(
+            "this lake was opened on a bare object store; open it by path or URL to query".to_owned(),
+        )
+    })?;
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+    let context = SessionContext::new_with_config(config);
+    let root = match location {
+        LakeLocation::Local(path) => {
+            let absolute = std::path::absolute(path).map_err(query_error)?;
+            format!("file://{}", absolute.display())
+        }
+        LakeLocation::S3 { bucket, prefix, options } => {
+            let builder = configure_s3!(AmazonS3Builder::new(), bucket, options);
+            let store = builder.build().map_err(query_error)?;
+            let url = ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(query_error)?;
+            context.runtime_env().register_object_store(url.as_ref(), Arc::new(store));
+            if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") }
+        }
+    };
+    for table in QueryTable::ALL {
+        register(&context, location, &root, table).await?;
+    }
+    Ok(context)
+}
+
+async fn register(
+    context: &SessionContext,
+    location: &LakeLocation,
+    root: &str,
+    table: QueryTable,
+) -> Result<(), LakeError> {
+    if let LakeLocation::Local(path) = location {
+        // A local table folder appears with its first file; until then the table is empty.
+        if !path.join(table.name()).is_dir() {
+            let mut schema_fields: Vec<_> = table.file_schema().fields().iter().cloned().collect();
+            for (name, data_type) in table.partition_columns() {
+                schema_fields.push(Arc::new(arrow_schema::Field::new(name, data_type, true)));
+            }
+            let schema = Arc::new(arrow_schema::Schema::new(schema_fields));
+            let empty = MemTable::try_new(schema, vec![vec![]]).map_err(query_error)?;
+            context.register_table(table.name(), Arc::new(empty)).map_err(query_error)?;
+            return Ok(());
+        }
+    }
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(table.partition_columns());
+    let url = format!("{root}/{}/", table.name());
+    context
+        .register_listing_table(table.name(), url, options, Some(table.file_schema()), None)
+        .await
+        .map_err(query_error)
+}
+
+/// Runs one SQL statement over the lake and returns its result.
+pub async fn query(lake: &Lake, sql: &str) -> Result<Vec<RecordBatch>, LakeError> {
+    let context = query_context(lake).await?;
+    let frame = context.sql(sql).await.map_err(query_error)?;
+    frame.collect().await.map_err(query_error)
+}

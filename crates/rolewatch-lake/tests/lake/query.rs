@@ -1,0 +1,91 @@
+//! `query`: SQL over the lake's `events` (with `date` and `hour` partitions) and `dead_letters`.
+
+use std::collections::BTreeMap;
+
+use arrow_array::{Array, Int32Array, Int64Array, RecordBatch};
+use chrono::Timelike;
+use rolewatch_lake::{Lake, LakeError, query};
+
+use crate::support::{chunk, local_lake, stream, time};
+
+/// Ingests 150 records in three chunks and returns how many events fall in each hour and how
+/// many dead letters there are, counted from the input.
+async fn filled_lake(lake: &Lake) -> (BTreeMap<i32, i64>, i64) {
+    let mut per_hour = BTreeMap::new();
+    let mut dead = 0;
+    for first in [0, 50, 100] {
+        let (events, dead_letters, range) = chunk("audit.json", first, 50);
+        for event in &events {
+            *per_hour.entry(i32::try_from(event.ts.hour()).unwrap()).or_insert(0) += 1;
+        }
+        dead += i64::try_from(dead_letters.len()).unwrap();
+        lake.ingest_chunk(&stream(), &events, &dead_letters, range, time("2026-11-26T12:00:00Z"))
+            .await
+            .unwrap();
+    }
+    (per_hour, dead)
+}
+
+fn single_count(batches: &[RecordBatch]) -> i64 {
+    let batch = batches.iter().find(|batch| batch.num_rows() > 0).unwrap();
+    batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
+}
+
+#[tokio::test]
+async fn counts_match_the_input_by_partition_by_time_and_in_dead_letters() {
+    let (_dir, lake) = local_lake();
+    let (per_hour, dead) = filled_lake(&lake).await;
+    assert!(per_hour.len() >= 2, "the sample spans several hours: {per_hour:?}");
+
+    let total: i64 = per_hour.values().sum();
+    assert_eq!(single_count(&query(&lake, "SELECT count(*) FROM events").await.unwrap()), total);
+    assert_eq!(single_count(&query(&lake, "SELECT count(*) FROM dead_letters").await.unwrap()), dead);
+
+    let grouped = query(
+        &lake,
+        "SELECT hour, count(*) AS n FROM events WHERE date = DATE '2026-11-26' GROUP BY hour ORDER BY hour",
+    )
+    .await
+    .unwrap();
+    let mut found = BTreeMap::new();
+    for batch in &grouped {
+        let hours = batch.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+        let counts = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        for row in 0..batch.num_rows() {
+            found.insert(hours.value(row), counts.value(row));
+        }
+    }
+    assert_eq!(found, per_hour);
+
+    let (&hour, &expected) = per_hour.iter().nth(1).unwrap();
+    let by_time = format!(
+        "SELECT count(*) FROM events WHERE ts >= TIMESTAMP '2026-11-26T{hour:02}:00:00Z' AND ts < TIMESTAMP '2026-11-26T{hour:02}:59:59.999999Z'"
+    );
+    assert_eq!(single_count(&query(&lake, &by_time).await.unwrap()), expected);
+    let by_partition = format!("SELECT count(*) FROM events WHERE hour = {hour}");
+    assert_eq!(single_count(&query(&lake, &by_partition).await.unwrap()), expected);
+}
+
+#[tokio::test]
+async fn lists_and_timestamps_come_back_typed() {
+    let (_dir, lake) = local_lake();
+    filled_lake(&lake).await;
+    let batches =
+        query(&lake, "SELECT objects[1] AS first_object, ts FROM events ORDER BY ts LIMIT 1").await.unwrap();
+    let batch = &batches[0];
+    let first_object = batch.column(0).as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+    assert_eq!(first_object.value(0), "public.t0");
+    assert_eq!(batch.schema().field(1).data_type().to_string(), "Timestamp(µs, \"UTC\")");
+    assert!(!batch.column(1).is_null(0));
+}
+
+#[tokio::test]
+async fn an_empty_lake_has_empty_tables_and_bad_sql_is_an_error() {
+    let (_dir, lake) = local_lake();
+    assert_eq!(single_count(&query(&lake, "SELECT count(*) FROM events").await.unwrap()), 0);
+    assert_eq!(single_count(&query(&lake, "SELECT count(*) FROM dead_letters").await.unwrap()), 0);
+    let error = query(&lake, "SELEC nothing").await.unwrap_err();
+    assert!(matches!(error, LakeError::Query(_)), "{error}");
+    let bare = Lake::with_store(std::sync::Arc::new(object_store::memory::InMemory::new()));
+    assert!(matches!(query(&bare, "SELECT 1").await, Err(LakeError::Query(_))));
+}
