@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install the OS packages rolewatch's tests and sample-capture scripts need (Debian/Ubuntu).
+# Install what rolewatch's scripts and tests need: Debian/Ubuntu packages, then the lake's
+# test servers and engines (MinIO built from the Go module proxy, DuckDB and pyarrow from PyPI
+# in a virtualenv; see scripts/minio.sh and scripts/interop-deps.sh).
 #
 # Idempotent and quiet: packages that are already installed are skipped; if
 # everything is present nothing is printed and apt is never touched.
@@ -44,6 +46,8 @@ PACKAGES=(
   # rsyslogd validates and runs deploy/shippers/rsyslog-rolewatch.conf, omkafka included.
   rsyslog
   rsyslog-kafka
+  # The lake's S3 test creates its bucket with a SigV4-signed request (curl --aws-sigv4).
+  curl
 )
 
 # Python modules for tests/ops.rs, as "import-name:pip-requirement". kubernetes-validate ships
@@ -84,7 +88,14 @@ for pkg in "${PACKAGES[@]}"; do
   is_installed "$pkg" || missing+=("$pkg")
 done
 
+SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+lake_test_tools() {
+  "$SCRIPTS/minio.sh" install
+  "$SCRIPTS/interop-deps.sh" > /dev/null
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
+  lake_test_tools
   exit 0
 fi
 
@@ -102,4 +113,5 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -qq
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+lake_test_tools
 echo "install-deps: done" >&2
