@@ -38,6 +38,7 @@ mod query;
 mod scan;
 mod signing;
 mod store;
+mod ts_pruning;
 mod unbatch;
 mod verify;
 

@@ -1,22 +1,25 @@
 //! SQL over the lake with DataFusion: tables `events` and `dead_letters`.
 //!
 //! `events` is read with its Hive partitions as columns, `date` (a `DATE`) and `hour` (an
-//! `INT`), so `WHERE date = '2026-11-26' AND hour >= 9` skips whole folders; filters on `ts`
-//! prune row groups and pages through the Parquet statistics the writer records. The engine gets
+//! `INT`), so `WHERE date = '2026-11-26' AND hour >= 9` skips whole folders. Bounds on `ts`
+//! skip folders too (see `ts_pruning`), and prune row groups and pages through the Parquet
+//! statistics the writer records. The engine gets
 //! its own object store for the lake's location (DataFusion builds on object_store 0.13).
 
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store_datafusion::aws::AmazonS3Builder;
 
 use crate::location::{LakeLocation, configure_s3};
+use crate::ts_pruning::EventsTable;
 use crate::{DEAD_LETTERS_PREFIX, EVENTS_PREFIX, Lake, LakeError, dead_letter_schema};
 
 /// The tables a query sees.
@@ -111,11 +114,15 @@ async fn register(
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(table.partition_columns());
-    let url = format!("{root}/{}/", table.name());
-    context
-        .register_listing_table(table.name(), url, options, Some(table.file_schema()), None)
-        .await
-        .map_err(query_error)
+    let url = ListingTableUrl::parse(format!("{root}/{}/", table.name())).map_err(query_error)?;
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(table.file_schema());
+    let listing = ListingTable::try_new(config).map_err(query_error)?;
+    let provider: Arc<dyn TableProvider> = match table {
+        QueryTable::Events => Arc::new(EventsTable::new(listing)),
+        QueryTable::DeadLetters => Arc::new(listing),
+    };
+    context.register_table(table.name(), provider).map_err(query_error)?;
+    Ok(())
 }
 
 /// Runs one SQL statement over the lake and returns its result.
