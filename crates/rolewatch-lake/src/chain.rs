@@ -95,10 +95,17 @@ pub(crate) async fn load_chain_state(
             .await
             .map_err(|source| LakeError::Store { key: location.to_string(), source })?;
         let manifest = Manifest::from_bytes(location.as_ref(), &bytes)?;
-        if manifest.seq != seq {
+        // A writer never builds on a chain it cannot follow: a tampered chain stops ingest
+        // (quarantine) until `verify` has been run and a person has looked.
+        let link = manifest.previous.as_ref().map(|previous| (previous.seq, previous.sha256.as_str()));
+        let head = state.head.as_ref().map(|head| (head.seq, head.sha256.as_str()));
+        if manifest.seq != seq || link != head {
             return Err(LakeError::Manifest {
                 key: location.to_string(),
-                reason: format!("holds seq {} under the key of seq {seq}", manifest.seq),
+                reason: format!(
+                    "the chain is broken here (seq {} under the key of seq {seq}, link {link:?}, previous {head:?}); run verify",
+                    manifest.seq
+                ),
             });
         }
         state.apply(&manifest, sha256_hex(&bytes));

@@ -35,6 +35,7 @@ mod location;
 mod manifest;
 mod naming;
 mod query;
+mod roll;
 mod scan;
 mod signing;
 mod store;
@@ -59,6 +60,7 @@ pub use manifest::{
 };
 pub use naming::{FINGERPRINT_BYTES, StreamId, event_file_key};
 pub use query::{QueryTable, query, query_context};
+pub use roll::{ChunkSoFar, RollPolicy, should_roll_file};
 pub use scan::StoredHour;
 pub use signing::{
     KeySource, ManifestSignature, ManifestSigner, SIGNATURE_ALGORITHM, key_id, parse_public_key,

@@ -252,3 +252,55 @@ async fn an_empty_commit_and_reversed_ranges_are_refused() {
     assert!(matches!(lake.commit(&[], &reversed, now).await, Err(LakeError::InvalidCommit { .. })));
     assert_eq!(lake.head().await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_crash_after_some_files_of_a_chunk_is_repaired_by_the_replay() {
+    let (dir, lake) = local_lake();
+    let (events, dead_letters, range) = chunk("audit.json", 0, 120);
+    // The process dies after writing the chunk's first file (its first hour), before the
+    // other files and the manifest.
+    let first_hour = events[0].ts.format("%F %H").to_string();
+    let first: Vec<_> =
+        events.iter().filter(|event| event.ts.format("%F %H").to_string() == first_hour).cloned().collect();
+    assert!(first.len() < events.len());
+    let written = lake.write_events(&stream(), &first).await.unwrap();
+    let before = snapshot(lake.store().as_ref()).await;
+    drop(lake);
+
+    let restarted = Lake::open_local(dir.path()).unwrap();
+    restarted
+        .ingest_chunk(&stream(), &events, &dead_letters, range, time("2026-11-26T12:00:00Z"))
+        .await
+        .unwrap();
+    let after = snapshot(restarted.store().as_ref()).await;
+    assert_eq!(
+        after.get(&written[0].key),
+        before.get(&written[0].key),
+        "the first file is replayed, not rewritten"
+    );
+    let report = verify(&restarted, &VerifyOptions::new(time("2026-11-26T12:00:00Z"))).await.unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.rows, 120);
+}
+
+#[tokio::test]
+async fn a_writer_refuses_to_build_on_a_tampered_chain() {
+    let (dir, lake) = local_lake();
+    for first in [0, 10] {
+        let (events, dead_letters, range) = chunk("audit.json", first, 10);
+        lake.ingest_chunk(&stream(), &events, &dead_letters, range, time("2026-11-26T12:00:00Z"))
+            .await
+            .unwrap();
+    }
+    std::fs::remove_file(dir.path().join(manifest_key(1))).unwrap();
+    let restarted = Lake::open_local(dir.path()).unwrap();
+    let error = restarted.durable_positions().await.unwrap_err();
+    assert!(matches!(&error, LakeError::Manifest { key, .. } if key == &manifest_key(2)), "{error}");
+    let (events, dead_letters, range) = chunk("audit.json", 20, 10);
+    assert!(
+        restarted
+            .ingest_chunk(&stream(), &events, &dead_letters, range, time("2026-11-26T12:00:00Z"))
+            .await
+            .is_err()
+    );
+}
