@@ -14,16 +14,29 @@
 //!   left untouched.
 //! * **Nothing lost.** Records the parser rejected are stored as [`DeadLetter`]s under
 //!   `dead_letters/`, raw bytes included, with the same naming and write-once rules.
+//! * **Exactly once.** [`Lake::ingest_chunk`] writes a chunk's files and then a [`Manifest`] in
+//!   `_manifests/<seq:020>.json` listing them with the source range they cover. A range is
+//!   durable once its manifest exists ([`Lake::durable_positions`]); ingesting it again writes
+//!   nothing ([`CommitOutcome::AlreadyDurable`]).
+//! * **Tamper-evident.** Each manifest carries the previous one's SHA-256 (and optionally an
+//!   Ed25519 signature), heartbeats mark quiet periods ([`Lake::heartbeat_if_idle`]), and
+//!   [`verify`] walks the whole chain and every file and names every problem.
+//! * **Queryable.** [`query`] runs DataFusion SQL over `events` and `dead_letters`; DuckDB and
+//!   pyarrow read the folders as they are. `docs/lake.md` documents the format.
 //!
 //! ```no_run
 //! # async fn example(events: Vec<rolewatch_event::AuditEvent>) -> Result<(), rolewatch_lake::LakeError> {
-//! use rolewatch_lake::{Lake, StreamId};
+//! use rolewatch_lake::{CoveredRange, Lake, StreamId, VerifyOptions, query, verify};
 //!
-//! let lake = Lake::open_local("./rolewatch-data".as_ref())?;
+//! let lake = Lake::open("./rolewatch-data")?; // or "s3://bucket/prefix"
 //! let stream = StreamId::for_file_prefix(b"first bytes of the log file");
-//! for written in lake.write_events(&stream, &events).await? {
-//!     println!("{} rows -> {} ({:?})", written.rows, written.key, written.status);
-//! }
+//! let resume = lake.durable_positions().await?.get(&stream).map_or(0, CoveredRange::resume_at);
+//! let range = CoveredRange::File { path: "audit.json".into(), start_byte: resume, end_byte: resume + 4096 };
+//! let now = chrono::Utc::now();
+//! lake.ingest_chunk(&stream, &events, &[], range, now).await?;
+//! let report = verify(&lake, &VerifyOptions::new(now)).await?;
+//! println!("{report}");
+//! let batches = query(&lake, "SELECT role, count(*) FROM events GROUP BY role").await?;
 //! # Ok(()) }
 //! ```
 
@@ -58,7 +71,7 @@ pub use manifest::{
     CoveredRange, FileKind, Incident, MANIFEST_FORMAT, MANIFESTS_PREFIX, Manifest, ManifestFile,
     ManifestKind, ManifestRef, PreviousManifest, manifest_key, parse_manifest_key,
 };
-pub use naming::{FINGERPRINT_BYTES, StreamId, event_file_key};
+pub use naming::{FINGERPRINT_BYTES, HourPartition, StreamId, event_file_key};
 pub use query::{QueryTable, query, query_context};
 pub use roll::{ChunkSoFar, RollPolicy, should_roll_file};
 pub use scan::StoredHour;
