@@ -181,6 +181,7 @@ async fn a_foreign_object_at_the_next_manifest_key_is_never_built_on_nor_overwri
     let (events, dead_letters, range) = chunk("audit.json", 0, 20);
     lake.ingest_chunk(&stream(), &events, &dead_letters, range, time("2026-11-26T11:00:00Z")).await.unwrap();
     let hostile = Bytes::from_static(b"{\"format\":\"rolewatch-manifest-v1\",\"seq\":2}");
+    #[allow(clippy::disallowed_methods)] // the hostile writer overwrites; the lake never does
     lake.store().put(&Path::from(manifest_key(2)), hostile.clone().into()).await.unwrap();
 
     let (events, dead_letters, range) = chunk("audit.json", 20, 20);
