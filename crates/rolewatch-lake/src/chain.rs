@@ -203,6 +203,11 @@ impl Lake {
         range: CoveredRange,
         now: DateTime<Utc>,
     ) -> Result<CommitOutcome, LakeError> {
+        let offsets = events
+            .iter()
+            .map(|event| event.source_offset)
+            .chain(dead_letters.iter().map(|letter| Some(letter.offset())));
+        check_within(&range, offsets)?;
         let positions = BTreeMap::from([(stream.clone(), range)]);
         if self.chain_state().await?.coverage(&positions)? {
             return Ok(CommitOutcome::AlreadyDurable);
@@ -340,6 +345,22 @@ impl Lake {
         }
         Ok(manifest)
     }
+}
+
+/// Every record of a chunk must lie in the range the chunk claims to cover, or the manifest
+/// would promise records it does not hold (or hold records another chunk will claim).
+fn check_within(range: &CoveredRange, offsets: impl Iterator<Item = Option<i64>>) -> Result<(), LakeError> {
+    for offset in offsets {
+        let inside = offset
+            .and_then(|offset| u64::try_from(offset).ok())
+            .is_some_and(|offset| range.start() <= offset && offset < range.resume_at());
+        if !inside {
+            return Err(LakeError::InvalidCommit {
+                reason: format!("a record at offset {offset:?} lies outside the chunk's range {range:?}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn manifest_ref(manifest: &Manifest, bytes: &[u8]) -> ManifestRef {

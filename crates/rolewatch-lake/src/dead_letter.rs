@@ -23,7 +23,7 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    fn offset(&self) -> i64 {
+    pub(crate) fn offset(&self) -> i64 {
         match &self.position {
             SourcePosition::File { offset, .. } => i64::try_from(*offset).unwrap_or(i64::MAX),
             SourcePosition::Kafka { offset, .. } => *offset,

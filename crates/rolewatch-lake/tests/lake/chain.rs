@@ -305,3 +305,17 @@ async fn a_writer_refuses_to_build_on_a_tampered_chain() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_chunk_whose_records_lie_outside_its_range_is_refused_before_anything_is_written() {
+    let (_dir, lake) = local_lake();
+    let (events, dead_letters, range) = chunk("audit.json", 10, 10);
+    let CoveredRange::File { path, start_byte, end_byte } = range else { unreachable!() };
+    let short = CoveredRange::File { path, start_byte, end_byte: end_byte - RECORD_BYTES };
+    let error = lake
+        .ingest_chunk(&stream(), &events, &dead_letters, short, time("2026-11-26T12:00:00Z"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, LakeError::InvalidCommit { .. }), "{error}");
+    assert!(snapshot(lake.store().as_ref()).await.is_empty(), "nothing may be written");
+}
