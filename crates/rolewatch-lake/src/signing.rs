@@ -148,6 +148,11 @@ pub(crate) fn check_signature(
         return Err(SignatureFault::UnknownKey(signature.key_id.clone()));
     };
     let raw = hex::decode(&signature.value).map_err(|error| SignatureFault::Invalid(error.to_string()))?;
+    // One spelling only: upper-case hex would decode to the same signature, so the manifest's
+    // bytes (and hash) could change while its signature still verified.
+    if hex::encode(&raw) != signature.value {
+        return Err(SignatureFault::Invalid("signature is not lower-case hex".to_owned()));
+    }
     let signature =
         Signature::from_slice(&raw).map_err(|error| SignatureFault::Invalid(error.to_string()))?;
     key.verify(bytes, &signature).map_err(|_| SignatureFault::Invalid("signature does not match".to_owned()))
@@ -176,5 +181,65 @@ mod tests {
         assert_eq!(parse_public_key(&public).unwrap(), signer.verifying_key());
         assert!(ManifestSigner::from_hex("abc").is_err());
         assert!(!format!("{signer:?}").contains(&"11".repeat(4)), "Debug must not show the key");
+    }
+
+    /// A signed manifest as the lake stores it.
+    fn signed_manifest(signer: &ManifestSigner) -> Vec<u8> {
+        let mut manifest = crate::Manifest {
+            format: crate::MANIFEST_FORMAT.into(),
+            seq: 3,
+            kind: crate::ManifestKind::Data,
+            created_at: "2026-11-27T03:00:00Z".parse().unwrap(),
+            previous: Some(crate::PreviousManifest { seq: 2, sha256: "ab".repeat(32) }),
+            files: vec![crate::ManifestFile {
+                key: "events/date=2026-11-27/hour=03/file-00-1-9.parquet".into(),
+                kind: crate::FileKind::Events,
+                sha256: "cd".repeat(32),
+                bytes: 4096,
+                rows: 9,
+            }],
+            positions: std::collections::BTreeMap::from([(
+                crate::StreamId::for_kafka("audit", 0),
+                crate::CoveredRange::Kafka {
+                    topic: "audit".into(),
+                    partition: 0,
+                    first_offset: 1,
+                    last_offset: 9,
+                },
+            )]),
+            incidents: vec![],
+            signature: None,
+        };
+        manifest.signature = Some(signer.sign(&manifest.signed_bytes().unwrap()));
+        manifest.to_bytes().unwrap()
+    }
+
+    /// Tamper evidence, at every byte: flipping its lowest bit (a neighbouring character) or
+    /// bit 5 (upper/lower case) leaves no manifest, or one that says the same thing
+    /// (whitespace), or one that fails its signature. (This found that upper-case signature hex
+    /// verified while changing the manifest's bytes.) Two bits, not eight: Ed25519 is slow in
+    /// debug builds.
+    #[test]
+    fn every_flipped_bit_of_a_signed_manifest_is_caught() {
+        let signer = ManifestSigner::from_seed(&[3; 32]);
+        let original_bytes = signed_manifest(&signer);
+        let original = crate::Manifest::from_bytes("k", &original_bytes).unwrap();
+        let trusted = [signer.verifying_key()];
+        let mut checked = 0;
+        for index in 0..original_bytes.len() {
+            for bit in [0, 5] {
+                let mut tampered = original_bytes.clone();
+                tampered[index] ^= 1 << bit;
+                let Ok(manifest) = crate::Manifest::from_bytes("k", &tampered) else { continue };
+                if manifest == original {
+                    continue;
+                }
+                checked += 1;
+                let signature = manifest.signature.as_ref().unwrap();
+                let verdict = check_signature(signature, &manifest.signed_bytes().unwrap(), &trusted);
+                assert!(verdict.is_err(), "flipping bit {bit} of byte {index} went unnoticed");
+            }
+        }
+        assert!(checked > 100, "only {checked} flips still parsed: the test exercises nothing");
     }
 }
