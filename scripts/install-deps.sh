@@ -60,10 +60,12 @@ PYTHON_MODULES=(
   dockerfile:dockerfile==3.4.0
 )
 
+TEST_TOOLS=true
 if [[ ${1:-} == --build ]]; then
   shift
   PACKAGES=()
   PYTHON_MODULES=()
+  TEST_TOOLS=false
 fi
 
 python_missing=()
@@ -89,7 +91,9 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The lake's test servers and engines, which are not Debian packages (skipped with --build).
 lake_test_tools() {
+  [[ $TEST_TOOLS == true ]] || return 0
   "$SCRIPTS/minio.sh" install
   "$SCRIPTS/interop-deps.sh" > /dev/null
 }
