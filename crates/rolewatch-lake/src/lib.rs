@@ -65,6 +65,8 @@ use rolewatch_event::AuditEvent;
 pub use batch::events_to_batch;
 pub use chain::{CommitOutcome, incident_of};
 pub use dead_letter::{DeadLetter, dead_letter_schema};
+/// The public key type of [`VerifyOptions::trusted_keys`] (read one with [`parse_public_key`]).
+pub use ed25519_dalek::VerifyingKey;
 pub use error::LakeError;
 pub use location::{LakeLocation, S3Options};
 pub use manifest::{
