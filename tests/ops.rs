@@ -28,14 +28,6 @@ const GENEROUS: Duration = Duration::from_secs(90);
 /// The broker of `scripts/kafka.sh`.
 const BROKER: &str = "127.0.0.1:9092";
 
-/// Metrics that dashboards and rules may query although no `rolewatch run` serves them yet.
-/// Exactly these, each for a stated reason; any other name that is not in the scrapes fails
-/// the test, and so does a name listed here that is served. Their labels are listed too.
-const NOT_SERVED_YET: [(&str, &[&str]); 1] = [
-    // Served once the lake writes manifests (being built separately).
-    ("rolewatch_lake_last_manifest_timestamp_seconds", &[]),
-];
-
 /// Series that Prometheus itself records for every scrape target (not served by rolewatch):
 /// `up` is how `RolewatchDown` sees a replica that cannot be scraped at all.
 const MADE_BY_PROMETHEUS: [&str; 1] = ["up"];
@@ -372,17 +364,12 @@ fn dashboard_provisioning_points_at_the_dashboards() {
 fn dashboards_and_rules_query_only_metrics_that_rolewatch_serves() {
     let scrape = format!("{}\n{}", scrape_a_files_daemon(), scrape_a_kafka_daemon());
     let mut served = served(&scrape);
-    for (name, labels) in NOT_SERVED_YET {
-        assert!(!served.contains_key(name), "{name} is served now: take it out of NOT_SERVED_YET");
-        served.insert(name.to_owned(), labels.iter().map(|label| (*label).to_owned()).collect());
-    }
     for name in MADE_BY_PROMETHEUS {
         served.insert(name.to_owned(), BTreeSet::new());
     }
 
     let queries = queries();
     assert!(queries.len() > 30, "too few queries found: {queries:?}");
-    let mut queried = BTreeSet::new();
     let mut problems = Vec::new();
     for (origin, expr) in &queries {
         let parsed = match promql_parser::parser::parse(&without_grafana_variables(expr)) {
@@ -399,7 +386,6 @@ fn dashboards_and_rules_query_only_metrics_that_rolewatch_serves() {
                 problems.push(format!("{origin}: a selector without a metric name: {expr}"));
                 continue;
             };
-            queried.insert(name.clone());
             let Some(labels) = served.get(&name) else {
                 problems.push(format!("{origin}: {name} is not served"));
                 continue;
@@ -412,10 +398,6 @@ fn dashboards_and_rules_query_only_metrics_that_rolewatch_serves() {
         }
     }
     assert!(problems.is_empty(), "{}\n\nserved:\n{scrape}", problems.join("\n"));
-    // NOT_SERVED_YET holds only names something queries.
-    for (name, _) in NOT_SERVED_YET {
-        assert!(queried.contains(name), "{name} is allowed but nothing queries it");
-    }
 }
 
 /// Runs `rolewatch check-config` on a file; returns whether it passed and what it said.

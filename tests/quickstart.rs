@@ -187,6 +187,8 @@ fn quick_start_stores_the_planted_actions_and_alerts_on_them() {
     let again_stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "second ingest failed:\n{again_stderr}");
     assert!(again_stderr.contains(" 0 files created"), "{again_stderr}");
+    assert!(again_stderr.contains(" 0 chunks committed, 1 already durable (skipped)"), "{again_stderr}");
+    assert!(again_stderr.contains("rolewatch: 0 alerts"), "alerts raised again on a replay:\n{again_stderr}");
     assert_eq!(lake_snapshot(&lake), before);
 }
 

@@ -111,6 +111,11 @@ impl ManifestSigner {
         self.key.verifying_key()
     }
 
+    /// The public key in hex, as `rolewatch verify --trusted-key` takes it.
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().as_bytes())
+    }
+
     /// The public key's id.
     pub fn key_id(&self) -> &str {
         &self.key_id

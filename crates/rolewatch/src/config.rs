@@ -116,16 +116,62 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LakeConfig {
-    /// The lake's root directory. Default: `./rolewatch-data`. Relative paths are relative to
-    /// the working directory, not to the config file, as in the quick start.
+    /// The lake: a directory, or `s3://bucket/prefix` for S3-compatible object storage (the
+    /// endpoint and credentials from the usual `AWS_*` environment variables). Default:
+    /// `./rolewatch-data`. Relative paths are relative to the working directory, not to the
+    /// config file, as in the quick start.
     pub path: PathBuf,
     /// Events per chunk: the unit of a lake write and of memory use. Default: 65536.
     pub chunk_events: usize,
+    /// `rolewatch run` writes a heartbeat manifest when no manifest was written for this long,
+    /// so that `rolewatch verify --max-head-age` tells a quiet lake from a truncated one.
+    /// Default: `"15m"`.
+    pub heartbeat_interval: String,
+    /// A file holding the Ed25519 key (64 hex characters) that signs every manifest.
+    pub signing_key_file: Option<PathBuf>,
+    /// The name of an environment variable holding the signing key instead.
+    pub signing_key_env: Option<String>,
 }
 
 impl Default for LakeConfig {
     fn default() -> Self {
-        Self { path: PathBuf::from("./rolewatch-data"), chunk_events: 65_536 }
+        Self {
+            path: PathBuf::from("./rolewatch-data"),
+            chunk_events: 65_536,
+            heartbeat_interval: "15m".to_owned(),
+            signing_key_file: None,
+            signing_key_env: None,
+        }
+    }
+}
+
+impl LakeConfig {
+    /// `heartbeat_interval` as a duration; the error names the key.
+    pub fn heartbeat(&self) -> anyhow::Result<std::time::Duration> {
+        humantime::parse_duration(&self.heartbeat_interval).with_context(|| {
+            format!(
+                "[lake] heartbeat_interval = {:?} is not a duration like \"15m\"",
+                self.heartbeat_interval
+            )
+        })
+    }
+
+    /// Opens the lake, with the signing key if one is configured.
+    pub fn open(&self) -> anyhow::Result<rolewatch_lake::Lake> {
+        let location = self.path.to_string_lossy();
+        let lake = rolewatch_lake::Lake::open(&location)
+            .with_context(|| format!("cannot open the lake at {location}"))?;
+        let source = match (&self.signing_key_file, &self.signing_key_env) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("[lake] takes signing_key_file or signing_key_env, not both")
+            }
+            (Some(file), None) => rolewatch_lake::KeySource::File(file.clone()),
+            (None, Some(name)) => rolewatch_lake::KeySource::Env(name.clone()),
+            (None, None) => return Ok(lake),
+        };
+        let signer =
+            rolewatch_lake::ManifestSigner::load(&source).context("cannot load the [lake] signing key")?;
+        Ok(lake.with_signer(signer))
     }
 }
 

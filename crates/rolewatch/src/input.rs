@@ -44,7 +44,7 @@ impl InputPath {
 }
 
 /// One bounded piece of a parsed input.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Chunk {
     /// Events, in the order the parser completed them.
     pub events: Vec<AuditEvent>,

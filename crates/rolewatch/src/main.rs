@@ -40,6 +40,15 @@ enum Command {
     /// Access review: cross the database's roles and grants with the lake's activity and
     /// propose the SQL that strips what nobody uses (never run by rolewatch).
     Review(commands::review::ReviewArgs),
+    /// Check the lake: walk the manifest chain and every file it lists; exit non-zero naming
+    /// each problem (altered, missing or unlisted file, broken chain, stale head, bad
+    /// signature).
+    Verify(commands::verify::VerifyArgs),
+    /// Make the key that signs the lake's manifests (`[lake] signing_key_file`) and print its
+    /// public key, or print the public key of an existing one.
+    Keygen(commands::keygen::KeygenArgs),
+    /// Run SQL over the lake (tables `events` and `dead_letters`) and print the result.
+    Query(commands::query::QueryArgs),
     /// Parse a config file strictly and validate it without I/O (for deployment checks).
     #[command(hide = true)]
     CheckConfig(commands::check_config::CheckConfigArgs),
@@ -69,6 +78,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect(args) => runtime()?.block_on(commands::detect::run(args)),
         Command::Run(args) => runtime()?.block_on(commands::run::run(args)),
         Command::Review(args) => runtime()?.block_on(commands::review::run(args)),
+        Command::Verify(args) => runtime()?.block_on(commands::verify::run(args)),
+        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Query(args) => runtime()?.block_on(commands::query::run(args)),
         Command::CheckConfig(args) => commands::check_config::run(args),
     }
 }

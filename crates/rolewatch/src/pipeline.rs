@@ -3,16 +3,21 @@
 //! `ingest` (one-shot) and `run` (the daemon) both push their sources' chunks through a
 //! [`Pipeline`]; they differ only in where chunks come from and when delivery happens.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use rolewatch_event::Alert;
-use rolewatch_lake::{DeadLetter, Lake, LakeError, PutStatus, StreamId, WrittenFile};
+use chrono::Utc;
+use rolewatch_event::{Alert, SourcePosition};
+use rolewatch_lake::{
+    CommitOutcome, CoveredRange, DeadLetter, Lake, LakeError, PutStatus, StreamId, WrittenFile,
+};
 use rolewatch_parse::Rejected;
 
 use crate::commands::DetectionRun;
-use crate::input::{Chunk, InputCounts};
+use crate::input::{Chunk, InputCounts, Span};
 use crate::metrics::Metrics;
 
 /// What the lake writes of a run came to.
@@ -24,6 +29,10 @@ pub struct LakeTally {
     pub replayed: u64,
     /// Bytes of the files created or found.
     pub bytes: u64,
+    /// Chunks committed by a new manifest.
+    pub committed: u64,
+    /// Chunks whose span an earlier run had already made durable (skipped whole).
+    pub already_durable: u64,
     /// Events stored.
     pub events: u64,
     /// Dead letters stored.
@@ -37,7 +46,7 @@ pub struct RunSummary {
     /// The alerts raised by the final flush of the detectors' windows (also in `alerts`).
     pub flushed: Vec<Alert>,
     /// Alerts per detector.
-    pub by_detector: std::collections::BTreeMap<String, u64>,
+    pub by_detector: BTreeMap<String, u64>,
     /// The lake writes.
     pub tally: LakeTally,
 }
@@ -57,40 +66,98 @@ impl Pipeline {
         Self { lake, detection, metrics, tally: LakeTally::default(), alerts_counted: 0 }
     }
 
-    /// Stores a chunk's events and dead letters, then runs the detectors over the events.
-    /// Returns the alerts raised (already printed as NDJSON).
+    /// The lake the pipeline writes to.
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    /// Stores a chunk and commits it: its events and dead letters are written create-only,
+    /// then a manifest lists them with the span of the input they account for, which makes
+    /// that span durable. Only then do the detectors see the events. What an earlier run (or
+    /// another consumer of the group) already made durable is dropped first: a chunk inside
+    /// the durable span is skipped whole, and one that straddles its end keeps only the records
+    /// after it, so a grown file ingested again or a partition re-read after a rebalance
+    /// stores and alerts on each record once. Returns the alerts raised (already printed as
+    /// NDJSON).
     pub async fn process(
         &mut self,
         source: &str,
         stream: &StreamId,
         chunk: &Chunk,
     ) -> anyhow::Result<Vec<Alert>> {
-        let started = Instant::now();
-        let written =
-            self.lake.write_events(stream, &chunk.events).await.map_err(|error| self.count_error(error));
-        let written = written.with_context(|| format!("cannot store the events of {source}"))?;
-        for file in &written {
-            self.count_file("events", file);
+        if chunk.span.is_empty() {
+            return Ok(Vec::new());
         }
-        self.tally.events += chunk.events.len() as u64;
-        self.metrics.events_stored.inc_by(chunk.events.len() as u64);
-
+        let durable = self.lake.durable_positions().await.context("cannot read the lake's manifests")?;
+        let chunk = match not_yet_durable(chunk, durable.get(stream)) {
+            Some(chunk) => chunk,
+            None => {
+                self.tally.already_durable += 1;
+                return Ok(Vec::new());
+            }
+        };
+        let range = covered_range(&chunk.span);
+        let started = Instant::now();
+        let mut files = self
+            .lake
+            .write_events(stream, &chunk.events)
+            .await
+            .map_err(|error| self.count_error(error))
+            .with_context(|| format!("cannot store the events of {source}"))?;
         let dead_letters: Vec<DeadLetter> = chunk.rejected.iter().map(dead_letter).collect();
         let written = self
             .lake
             .write_dead_letters(stream, &dead_letters)
             .await
             .map_err(|error| self.count_error(error));
-        if let Some(file) = written.with_context(|| format!("cannot store the dead letters of {source}"))? {
-            self.count_file("dead_letters", &file);
-            self.tally.dead_letters += dead_letters.len() as u64;
-            self.metrics.dead_letters_stored.inc_by(dead_letters.len() as u64);
+        files.extend(written.with_context(|| format!("cannot store the dead letters of {source}"))?);
+        let positions = BTreeMap::from([(stream.clone(), range)]);
+        let outcome = self
+            .lake
+            .commit(&files, &positions, Utc::now())
+            .await
+            .map_err(|error| self.count_error(error))
+            .with_context(|| format!("cannot commit the manifest for {source}"))?;
+        let CommitOutcome::Committed(manifest) = outcome else {
+            // Another writer made the same span durable with the same files meanwhile.
+            self.tally.already_durable += 1;
+            return Ok(Vec::new());
+        };
+        self.tally.committed += 1;
+        self.metrics.last_manifest_timestamp.set(manifest.created_at.timestamp());
+        for file in &files {
+            let kind = if file.key.starts_with(rolewatch_lake::DEAD_LETTERS_PREFIX) {
+                "dead_letters"
+            } else {
+                "events"
+            };
+            self.count_file(kind, file);
         }
+        self.tally.events += chunk.events.len() as u64;
+        self.tally.dead_letters += dead_letters.len() as u64;
+        self.metrics.events_stored.inc_by(chunk.events.len() as u64);
+        self.metrics.dead_letters_stored.inc_by(dead_letters.len() as u64);
         self.metrics.flush_duration.observe(started.elapsed().as_secs_f64());
 
         let alerts = self.detection.observe(&chunk.events)?;
         self.count_alerts(&alerts);
         Ok(alerts)
+    }
+
+    /// Writes a heartbeat manifest if none was written for `interval`, so that a verifier can
+    /// tell a quiet lake from a truncated one. A failure is logged and retried at the next call.
+    pub async fn heartbeat_if_idle(&self, interval: std::time::Duration) {
+        match self.lake.heartbeat_if_idle(Utc::now(), interval).await {
+            Ok(Some(manifest)) => {
+                tracing::debug!(seq = manifest.seq, "heartbeat manifest written");
+                self.metrics.last_manifest_timestamp.set(manifest.created_at.timestamp());
+            }
+            Ok(None) => {}
+            Err(error) => {
+                self.metrics.write_errors.with_label_values(&["store"]).inc();
+                tracing::warn!(%error, "cannot write a heartbeat manifest; retrying");
+            }
+        }
     }
 
     /// Counts what a source read (after its chunks went through [`Pipeline::process`]).
@@ -145,6 +212,73 @@ impl Pipeline {
     }
 }
 
+/// The part of `chunk` after `durable` (the span the lake's manifests cover for its stream):
+/// the whole chunk when it starts at or after the durable end, `None` when it lies inside the
+/// durable span, or the records from the durable end on when it straddles it. A chunk that
+/// starts before the durable span is returned whole: the lake refuses to commit it
+/// ([`LakeError::Overlap`]) rather than guess.
+fn not_yet_durable<'c>(chunk: &'c Chunk, durable: Option<&CoveredRange>) -> Option<Cow<'c, Chunk>> {
+    let Some(durable) = durable else { return Some(Cow::Borrowed(chunk)) };
+    let range = covered_range(&chunk.span);
+    let resume_at = durable.resume_at();
+    if range.start() >= resume_at || range.start() < durable.start() {
+        return Some(Cow::Borrowed(chunk));
+    }
+    if range.resume_at() <= resume_at {
+        return None;
+    }
+    let after = |offset: u64| offset >= resume_at;
+    let span = match &chunk.span {
+        Span::Bytes { path, end, .. } => Span::Bytes { path: path.clone(), start: resume_at, end: *end },
+        Span::Offsets { topic, partition, last, .. } => Span::Offsets {
+            topic: topic.clone(),
+            partition: *partition,
+            first: i64::try_from(resume_at).unwrap_or(i64::MAX),
+            last: *last,
+        },
+    };
+    Some(Cow::Owned(Chunk {
+        events: chunk
+            .events
+            .iter()
+            .filter(|event| {
+                event.source_offset.and_then(|offset| u64::try_from(offset).ok()).is_none_or(after)
+            })
+            .cloned()
+            .collect(),
+        rejected: chunk
+            .rejected
+            .iter()
+            .filter(|record| after(position_offset(&record.position)))
+            .cloned()
+            .collect(),
+        span,
+    }))
+}
+
+/// A record's offset in its stream: the byte offset in a file, or the Kafka offset.
+fn position_offset(position: &SourcePosition) -> u64 {
+    match position {
+        SourcePosition::File { offset, .. } => *offset,
+        SourcePosition::Kafka { offset, .. } => u64::try_from(*offset).unwrap_or(0),
+    }
+}
+
+/// The lake's name for the part of an input a chunk accounts for.
+pub fn covered_range(span: &Span) -> CoveredRange {
+    match span {
+        Span::Bytes { path, start, end } => {
+            CoveredRange::File { path: path.clone(), start_byte: *start, end_byte: *end }
+        }
+        Span::Offsets { topic, partition, first, last } => CoveredRange::Kafka {
+            topic: topic.clone(),
+            partition: *partition,
+            first_offset: *first,
+            last_offset: *last,
+        },
+    }
+}
+
 fn count_alerts(metrics: &Metrics, alerts: &[Alert]) {
     for alert in alerts {
         metrics.alerts.with_label_values(&[alert.detector.as_str(), alert.severity.as_str()]).inc();
@@ -157,5 +291,105 @@ fn dead_letter(rejected: &Rejected) -> DeadLetter {
         reason: rejected.reason.as_str().to_owned(),
         detail: rejected.detail.clone(),
         raw: rejected.raw.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use rolewatch_event::{AuditEvent, LogFormat, Source};
+    use rolewatch_parse::RejectReason;
+
+    use super::*;
+
+    fn kafka(offset: i64) -> SourcePosition {
+        SourcePosition::Kafka { topic: "pg".to_owned(), partition: 1, offset }
+    }
+
+    fn event_at(position: &SourcePosition) -> AuditEvent {
+        let ts = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).single().unwrap_or_default();
+        let mut event = AuditEvent::new(ts, Source::Postgres, LogFormat::PgauditJsonlog);
+        event.set_position(position);
+        event
+    }
+
+    /// A Kafka chunk of offsets `first..=last`: an event per even offset, a rejected record per
+    /// odd one.
+    fn kafka_chunk(first: i64, last: i64) -> Chunk {
+        let mut chunk = Chunk {
+            span: Span::Offsets { topic: "pg".to_owned(), partition: 1, first, last },
+            ..Chunk::default()
+        };
+        for offset in first..=last {
+            if offset % 2 == 0 {
+                chunk.events.push(event_at(&kafka(offset)));
+            } else {
+                chunk.rejected.push(Rejected {
+                    position: kafka(offset),
+                    reason: RejectReason::InvalidJson,
+                    detail: String::new(),
+                    raw: Vec::new(),
+                });
+            }
+        }
+        chunk
+    }
+
+    fn durable(first_offset: i64, last_offset: i64) -> CoveredRange {
+        CoveredRange::Kafka { topic: "pg".to_owned(), partition: 1, first_offset, last_offset }
+    }
+
+    #[test]
+    fn nothing_durable_or_a_chunk_after_the_durable_end_is_kept_whole() {
+        let chunk = kafka_chunk(10, 19);
+        assert!(matches!(not_yet_durable(&chunk, None), Some(Cow::Borrowed(_))));
+        assert!(matches!(not_yet_durable(&chunk, Some(&durable(0, 9))), Some(Cow::Borrowed(_))));
+        // A gap (compacted or expired offsets) is not an overlap.
+        assert!(matches!(not_yet_durable(&chunk, Some(&durable(0, 4))), Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn a_chunk_inside_the_durable_span_is_dropped() {
+        assert!(not_yet_durable(&kafka_chunk(10, 19), Some(&durable(0, 19))).is_none());
+        assert!(not_yet_durable(&kafka_chunk(10, 19), Some(&durable(0, 30))).is_none());
+    }
+
+    #[test]
+    fn a_straddling_chunk_keeps_only_the_records_after_the_durable_end() {
+        let chunk = kafka_chunk(10, 19);
+        let Some(Cow::Owned(rest)) = not_yet_durable(&chunk, Some(&durable(0, 14))) else {
+            panic!("expected a trimmed chunk");
+        };
+        assert_eq!(rest.span, Span::Offsets { topic: "pg".to_owned(), partition: 1, first: 15, last: 19 });
+        let events: Vec<Option<i64>> = rest.events.iter().map(|event| event.source_offset).collect();
+        assert_eq!(events, [Some(16), Some(18)]);
+        let rejected: Vec<u64> =
+            rest.rejected.iter().map(|record| position_offset(&record.position)).collect();
+        assert_eq!(rejected, [15, 17, 19]);
+    }
+
+    #[test]
+    fn file_chunks_are_trimmed_at_the_durable_byte() {
+        let position = |offset: u64| SourcePosition::File { file: "a.log".to_owned(), line: 1, offset };
+        let chunk = Chunk {
+            events: [0, 100, 200, 300].map(|offset| event_at(&position(offset))).to_vec(),
+            rejected: Vec::new(),
+            span: Span::Bytes { path: "a.log".to_owned(), start: 0, end: 400 },
+        };
+        let done = CoveredRange::File { path: "a.log".to_owned(), start_byte: 0, end_byte: 200 };
+        let Some(Cow::Owned(rest)) = not_yet_durable(&chunk, Some(&done)) else {
+            panic!("expected a trimmed chunk");
+        };
+        assert_eq!(rest.span, Span::Bytes { path: "a.log".to_owned(), start: 200, end: 400 });
+        assert_eq!(
+            rest.events.iter().map(|event| event.source_offset).collect::<Vec<_>>(),
+            [Some(200), Some(300)]
+        );
+    }
+
+    #[test]
+    fn a_chunk_starting_before_the_durable_span_is_left_to_the_lake_to_refuse() {
+        let chunk = kafka_chunk(0, 9);
+        assert!(matches!(not_yet_durable(&chunk, Some(&durable(5, 20))), Some(Cow::Borrowed(_))));
     }
 }

@@ -104,11 +104,12 @@ async fn detect_over_lake(
     until: Option<DateTime<Utc>>,
     detection: &mut DetectionRun,
 ) -> anyhow::Result<()> {
-    if !path.join(rolewatch_lake::EVENTS_PREFIX).is_dir() {
+    let location = path.to_string_lossy();
+    let is_remote = location.contains("://");
+    if !is_remote && !path.join(rolewatch_lake::EVENTS_PREFIX).is_dir() {
         bail!("{} is not a rolewatch lake (no {}/ directory)", path.display(), rolewatch_lake::EVENTS_PREFIX);
     }
-    let lake =
-        Lake::open_local(path).with_context(|| format!("cannot open the lake at {}", path.display()))?;
+    let lake = Lake::open(&location).with_context(|| format!("cannot open the lake at {location}"))?;
     let hours = lake.event_hours(since, until).await?;
     let mut events_read = 0;
     for hour in &hours {

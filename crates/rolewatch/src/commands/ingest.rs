@@ -1,18 +1,18 @@
 //! `rolewatch ingest`: log files -> lake -> detectors -> alerts, in one pass.
 //!
 //! Each input is read in chunks. A chunk's events are written to the lake first (create-only,
-//! deterministic names, so a second ingest of the same file recognizes its own files), its
-//! unparseable records go to the dead-letter area, and only then do the detectors see the
-//! events; alerts print as NDJSON on stdout as they are raised, and at the end go to the
+//! deterministic names), its unparseable records go to the dead-letter area, and a manifest
+//! commits both with the byte range of the file they account for; only then do the detectors
+//! see the events. A second ingest of the same file finds its ranges durable and stores, and
+//! alerts on, nothing again; a file that grew since is stored from where the last ingest ended; alerts print as NDJSON on stdout as they are raised, and at the end go to the
 //! configured destinations through the durable outbox.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use rolewatch_lake::{Lake, StreamId};
+use rolewatch_lake::StreamId;
 
 use super::{
     DetectionRun, InputArgs, RejectReporter, alert_summary, deliver, input_summary, report_delivery, say,
@@ -46,8 +46,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     if let Some(lake) = &args.lake {
         config.lake.path.clone_from(lake);
     }
-    let lake = Lake::open_local(&config.lake.path)
-        .with_context(|| format!("cannot open the lake at {}", config.lake.path.display()))?;
+    let lake = config.lake.open()?;
     let detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
     let mut pipeline = Pipeline::new(lake, detection, Arc::new(Metrics::new()));
     let mut rejects = RejectReporter::new(args.input.read.strict);
@@ -66,13 +65,15 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
 
     let RunSummary { alerts, by_detector, tally, .. } = pipeline.finish()?;
     say(&format!(
-        "lake {}: stored {} events and {} dead letters; {} files created, {} already present with identical content ({} bytes)",
+        "lake {}: stored {} events and {} dead letters; {} files created, {} already present with identical content ({} bytes); {} chunks committed, {} already durable (skipped)",
         config.lake.path.display(),
         tally.events,
         tally.dead_letters,
         tally.created,
         tally.replayed,
-        tally.bytes
+        tally.bytes,
+        tally.committed,
+        tally.already_durable
     ));
     say(&alert_summary(&by_detector));
     if let Some(report) = deliver(&config, &alerts, args.deliver_timeout).await? {

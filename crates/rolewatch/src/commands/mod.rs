@@ -5,10 +5,13 @@
 pub mod check_config;
 pub mod detect;
 pub mod ingest;
+pub mod keygen;
 pub mod parse;
+pub mod query;
 pub mod review;
 pub mod run;
 mod run_kafka;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -13,7 +13,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use rolewatch_alert::Dispatcher;
 use rolewatch_event::Alert;
-use rolewatch_lake::{Lake, StreamId};
+use rolewatch_kafka::{RebalanceEvent, SourceEvent};
+use rolewatch_lake::StreamId;
 use tokio::sync::watch;
 
 use super::run_kafka::{KAFKA_SOURCE, KafkaRun, ReadyChunk};
@@ -78,8 +79,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     metrics.register_dispatcher(dispatcher.clone());
     let delivery = tokio::spawn(dispatcher.clone().run(stopped(stop_signal.clone())));
 
-    let lake = Lake::open_local(&config.lake.path)
-        .with_context(|| format!("cannot open the lake at {}", config.lake.path.display()))?;
+    let heartbeat = config.lake.heartbeat()?;
+    let lake = config.lake.open()?;
     let detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
     let mut kafka = match &config.source.kafka {
         Some(section) => Some(KafkaRun::start(section.clone(), &lake).await?),
@@ -127,6 +128,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 let Some(kafka) = kafka.as_mut() else { continue };
                 match event {
                     Ok(event) => {
+                        if matches!(event, SourceEvent::Rebalance(RebalanceEvent::Assigned(_)))
+                            && let Err(error) = kafka.refresh_positions(pipeline.lake()).await
+                        {
+                            tracing::warn!(error = %format!("{error:#}"), "cannot read the lake's durable positions after a rebalance");
+                        }
                         if let Some(ready) = kafka.handle(event, &metrics) {
                             store_kafka_chunk(kafka, ready, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
                         }
@@ -143,6 +149,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             pipeline.count_input(KAFKA_SOURCE, &kafka.buffers.take_counts());
             kafka.update_metrics(&metrics);
         }
+        pipeline.heartbeat_if_idle(heartbeat).await;
         let flush = last_flush.elapsed() >= flush_interval;
         for file in &mut followed {
             poll_file(file, flush, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
@@ -215,7 +222,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// The consumer's next record or rebalance; never resolves without a Kafka source.
 async fn next_kafka_event(
     kafka: Option<&mut KafkaRun>,
-) -> Result<rolewatch_kafka::SourceEvent, rolewatch_kafka::KafkaSourceError> {
+) -> Result<SourceEvent, rolewatch_kafka::KafkaSourceError> {
     match kafka {
         Some(kafka) => kafka.source.next().await,
         None => std::future::pending().await,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rolewatch_kafka::{KafkaSource, MemoryPositions, RebalanceEvent, SourceEvent};
-use rolewatch_lake::{Lake, StreamId};
+use rolewatch_lake::{CoveredRange, Lake, StreamId};
 
 use crate::input::{Chunk, Span};
 use crate::kafka::{KafkaBuffers, KafkaSection, PartitionKey};
@@ -24,6 +24,7 @@ pub struct KafkaRun {
     pub source: KafkaSource,
     pub buffers: KafkaBuffers,
     positions: Arc<MemoryPositions>,
+    topics: Vec<String>,
     stalled: BTreeMap<PartitionKey, (StreamId, Chunk)>,
     flush_interval: Duration,
     lag_checked: Instant,
@@ -48,6 +49,7 @@ impl KafkaRun {
         for (topic, partition, offset) in stored_kafka_offsets(lake, &section.topics).await? {
             positions.set_durable(&topic, partition, offset);
         }
+        let topics = section.topics.clone();
         let consumer_config = section.consumer_config();
         consumer_config.validate().context("invalid [source.kafka]")?;
         let source = KafkaSource::new(&consumer_config, positions.clone())
@@ -56,10 +58,23 @@ impl KafkaRun {
             source,
             buffers: KafkaBuffers::new(section),
             positions,
+            topics,
             stalled: BTreeMap::new(),
             flush_interval,
             lag_checked: Instant::now(),
         })
+    }
+
+    /// Reads the lake's manifests again and raises the durable positions to what they cover:
+    /// after a rebalance, other consumers of the group may have stored partitions this one
+    /// now owns. (Records the consumer re-reads below those positions are dropped by the
+    /// pipeline before they are stored.)
+    pub async fn refresh_positions(&self, lake: &Lake) -> anyhow::Result<()> {
+        lake.reload().await;
+        for (topic, partition, offset) in stored_kafka_offsets(lake, &self.topics).await? {
+            self.positions.set_durable(&topic, partition, offset);
+        }
+        Ok(())
     }
 
     /// Handles what the consumer handed out; returns a chunk when a partition's buffer is full.
@@ -174,54 +189,17 @@ impl KafkaRun {
     }
 }
 
-/// The last Kafka offset stored per `(topic, partition)` of `topics`, from the names of the
-/// lake's event and dead-letter files (`<stream>-<first>-<last>.parquet`, the stream being
-/// `StreamId::for_kafka(topic, partition)`).
+/// The last Kafka offset made durable per `(topic, partition)` of `topics`: what the lake's
+/// manifests cover for each partition's stream.
 async fn stored_kafka_offsets(lake: &Lake, topics: &[String]) -> anyhow::Result<Vec<(String, i32, i64)>> {
-    use futures::TryStreamExt;
-    let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for prefix in [rolewatch_lake::EVENTS_PREFIX, rolewatch_lake::DEAD_LETTERS_PREFIX] {
-        let prefix = object_store::path::Path::from(prefix);
-        let objects: Vec<_> =
-            lake.store().list(Some(&prefix)).try_collect().await.context("cannot list the lake")?;
-        for meta in objects {
-            let Some(name) = meta.location.filename() else { continue };
-            for topic in topics {
-                if let Some((partition, offset)) = parse_kafka_file_name(name, topic) {
-                    let entry = last.entry((topic.clone(), partition)).or_insert(offset);
-                    *entry = (*entry).max(offset);
-                }
+    let durable = lake.durable_positions().await.context("cannot read the lake's manifests")?;
+    Ok(durable
+        .into_values()
+        .filter_map(|range| match range {
+            CoveredRange::Kafka { topic, partition, last_offset, .. } if topics.contains(&topic) => {
+                Some((topic, partition, last_offset))
             }
-        }
-    }
-    Ok(last.into_iter().map(|((topic, partition), offset)| (topic, partition, offset)).collect())
-}
-
-/// `(partition, last offset)` if `name` is a file of one of `topic`'s partitions.
-fn parse_kafka_file_name(name: &str, topic: &str) -> Option<(i32, i64)> {
-    let stem = name.strip_suffix(".parquet")?;
-    let mut parts = stem.rsplitn(3, '-');
-    let last: i64 = parts.next()?.parse().ok()?;
-    let _first: i64 = parts.next()?.parse().ok()?;
-    let stream = parts.next()?;
-    let (_, partition) = stream.rsplit_once('-')?;
-    let partition: i32 = partition.parse().ok()?;
-    (StreamId::for_kafka(topic, partition).as_str() == stream).then_some((partition, last))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_give_back_topic_partition_and_last_offset() {
-        let stream = StreamId::for_kafka("pg.audit", 2);
-        let name = format!("{stream}-{:020}-{:020}.parquet", 40, 97);
-        assert_eq!(parse_kafka_file_name(&name, "pg.audit"), Some((2, 97)));
-        assert_eq!(parse_kafka_file_name(&name, "other"), None);
-        assert_eq!(
-            parse_kafka_file_name("file-495d-00000000000000000001-00000000000000000002.parquet", "pg"),
-            None
-        );
-    }
+            _ => None,
+        })
+        .collect())
 }

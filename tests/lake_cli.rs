@@ -1,0 +1,243 @@
+//! The lake through the binary: `rolewatch ingest` stores each record of a file once however
+//! often (and however grown) the file is ingested, `rolewatch verify` proves the lake intact and
+//! names what was altered or deleted, `rolewatch query` reads it back, manifests are signed with
+//! a key from `rolewatch keygen`, and the same commands work on a real S3-compatible server
+//! (MinIO, built by `scripts/minio.sh install`).
+
+// Test code: failing loudly with a clear message is the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use rolewatch_e2e::{repo_root, run_rolewatch};
+
+/// The sample log, as `rolewatch parse` sees it: its bytes and how many events it holds.
+fn sample() -> (Vec<u8>, usize) {
+    let path = repo_root().join("examples/logs/postgresql.json");
+    let parsed =
+        run_rolewatch(&repo_root(), &["parse", "--format", "pgaudit-jsonlog", path.to_str().unwrap()], &[]);
+    assert!(parsed.status.success(), "{}", text(&parsed.stderr));
+    let events = String::from_utf8_lossy(&parsed.stdout).lines().count();
+    assert!(events > 50, "the sample holds too few events: {events}");
+    (std::fs::read(path).unwrap(), events)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Output and exit status in one message, for assertions.
+fn said(output: &Output) -> String {
+    format!("status {}\nstdout:\n{}\nstderr:\n{}", output.status, text(&output.stdout), text(&output.stderr))
+}
+
+/// The first `lines` lines of `bytes`, newline included.
+fn first_lines(bytes: &[u8], lines: usize) -> &[u8] {
+    let end = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'\n')
+        .nth(lines - 1)
+        .map_or(bytes.len(), |(index, _)| index + 1);
+    &bytes[..end]
+}
+
+/// The example config with the lake at `lake` and manifests signed with `key`.
+fn config(dir: &Path, lake: &str, key: &Path) {
+    let example = std::fs::read_to_string(repo_root().join("examples/rolewatch.toml")).unwrap();
+    let lake_table = "[lake]\npath = \"./rolewatch-data\"\n";
+    assert!(example.contains(lake_table), "examples/rolewatch.toml changed its [lake] table");
+    let config = example.replacen(
+        lake_table,
+        &format!("[lake]\npath = \"{lake}\"\nsigning_key_file = \"{}\"\n", key.display()),
+        1,
+    );
+    std::fs::write(dir.join("rolewatch.toml"), config).unwrap();
+}
+
+/// `rolewatch keygen --out dir/name`; returns the key file and its public key.
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let output = run_rolewatch(dir, &["keygen", "--out", key.to_str().unwrap()], &[]);
+    assert!(output.status.success(), "{}", said(&output));
+    let public = text(&output.stdout).trim().to_owned();
+    assert_eq!(public.len(), 64, "a hex Ed25519 public key: {public}");
+    let again = run_rolewatch(dir, &["keygen", "--public-of", key.to_str().unwrap()], &[]);
+    assert_eq!(text(&again.stdout).trim(), public);
+    let refused = run_rolewatch(dir, &["keygen", "--out", key.to_str().unwrap()], &[]);
+    assert!(!refused.status.success(), "an existing key must never be overwritten");
+    (key, public)
+}
+
+/// `rolewatch ingest` of `log` with the config in `dir`; returns stderr.
+fn ingest(dir: &Path, log: &Path, env: &[(&str, &str)]) -> String {
+    let output = run_rolewatch(dir, &["ingest", "--config", "rolewatch.toml", log.to_str().unwrap()], env);
+    assert!(output.status.success(), "{}", said(&output));
+    text(&output.stderr)
+}
+
+/// `(events, distinct source offsets)` in the lake, through `rolewatch query`.
+fn counts(dir: &Path, lake: &str, env: &[(&str, &str)]) -> (u64, u64) {
+    let sql = "SELECT count(*) AS n, count(DISTINCT source_offset) AS d FROM events";
+    let output = run_rolewatch(dir, &["query", "--lake", lake, "--output", "json", sql], env);
+    assert!(output.status.success(), "{}", said(&output));
+    let row: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    (row["n"].as_u64().unwrap(), row["d"].as_u64().unwrap())
+}
+
+fn verify(dir: &Path, lake: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec!["verify", "--lake", lake];
+    args.extend_from_slice(extra);
+    run_rolewatch(dir, &args, env)
+}
+
+/// Ingests the first part of the sample, then the grown file, then the same file again.
+/// Returns the stderr of each ingest.
+fn ingest_growing_sample(dir: &Path, env: &[(&str, &str)]) -> [String; 3] {
+    let (bytes, _) = sample();
+    let log = dir.join("postgresql.json");
+    std::fs::write(&log, first_lines(&bytes, 70)).unwrap();
+    let first = ingest(dir, &log, env);
+    std::fs::write(&log, &bytes).unwrap();
+    let grown = ingest(dir, &log, env);
+    let again = ingest(dir, &log, env);
+    [first, grown, again]
+}
+
+#[test]
+fn ingest_stores_each_record_once_and_verify_names_what_was_tampered_with() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (_, events) = sample();
+    let (key, public) = keygen(dir, "lake.key");
+    config(dir, "./rolewatch-data", &key);
+
+    let [first, grown, again] = ingest_growing_sample(dir, &[]);
+    assert!(first.contains("1 chunks committed"), "{first}");
+    assert!(grown.contains("1 chunks committed"), "only what the file gained is new:\n{grown}");
+    assert!(again.contains("0 chunks committed, 1 already durable"), "{again}");
+    assert!(again.contains("rolewatch: 0 alerts"), "a replay raises no alert again:\n{again}");
+    assert_eq!(counts(dir, "rolewatch-data", &[]), (events as u64, events as u64), "each event stored once");
+
+    // Intact, and signed by the key the config names.
+    let ok = verify(dir, "rolewatch-data", &["--require-signatures", "--trusted-key", &public], &[]);
+    assert!(ok.status.success(), "{}", said(&ok));
+    assert!(text(&ok.stdout).starts_with("lake intact: 2 manifests"), "{}", said(&ok));
+    let (_, stranger) = keygen(dir, "other.key");
+    let untrusted = verify(dir, "rolewatch-data", &["--require-signatures", "--trusted-key", &stranger], &[]);
+    assert!(!untrusted.status.success(), "signatures by an untrusted key must fail:\n{}", said(&untrusted));
+
+    // Each kind of tampering, on its own copy of the lake, is caught and named.
+    let events_dir = dir.join("rolewatch-data/events");
+    let parquet = walk(&events_dir)
+        .into_iter()
+        .find(|path| path.extension().is_some_and(|ext| ext == "parquet"))
+        .unwrap();
+    let relative = parquet.strip_prefix(dir.join("rolewatch-data")).unwrap().to_str().unwrap().to_owned();
+    type Tamper<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Tamper, String); 3] = [
+        ("altered", &|lake| flip_a_byte(&lake.join(&relative)), format!("\nhash_mismatch: {relative} ")),
+        (
+            "deleted",
+            &|lake| std::fs::remove_file(lake.join(&relative)).unwrap(),
+            format!("\nmissing_file: {relative} "),
+        ),
+        (
+            "manifest deleted",
+            &|lake| std::fs::remove_file(lake.join("_manifests/00000000000000000001.json")).unwrap(),
+            "\nmissing_manifest: seq 1 ".to_owned(),
+        ),
+    ];
+    for (case, tamper, named) in cases {
+        let copy = dir.join(format!("copy-{}", case.replace(' ', "-")));
+        copy_dir(&dir.join("rolewatch-data"), &copy);
+        tamper(&copy);
+        let caught = verify(dir, copy.to_str().unwrap(), &[], &[]);
+        assert!(!caught.status.success(), "{case}: verify passed:\n{}", said(&caught));
+        assert!(text(&caught.stdout).starts_with("lake NOT intact"), "{case}:\n{}", said(&caught));
+        assert!(text(&caught.stdout).contains(&named), "{case}: {named:?} not named:\n{}", said(&caught));
+    }
+}
+
+#[test]
+fn the_lake_on_a_real_s3_compatible_server() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let minio_dir = dir.join("minio");
+    let minio = repo_root().join("scripts/minio.sh");
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(&minio).args(args).output().unwrap();
+        assert!(output.status.success(), "minio.sh {args:?}: {}", said(&output));
+        text(&output.stdout)
+    };
+    run(&["start", minio_dir.to_str().unwrap()]);
+    let _stop = Stop(minio.clone(), minio_dir.clone());
+    run(&["mb", minio_dir.to_str().unwrap(), "audit"]);
+    let env_text = run(&["env", minio_dir.to_str().unwrap()]);
+    let env: Vec<(String, String)> = env_text
+        .lines()
+        .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    assert!(env.iter().any(|(name, _)| *name == "AWS_ENDPOINT_URL"), "{env_text}");
+
+    let lake = "s3://audit/rolewatch";
+    let (_, events) = sample();
+    let (key, public) = keygen(dir, "lake.key");
+    config(dir, lake, &key);
+    let [_, grown, again] = ingest_growing_sample(dir, &env);
+    assert!(grown.contains("1 chunks committed"), "{grown}");
+    assert!(again.contains("0 chunks committed, 1 already durable"), "{again}");
+    assert_eq!(counts(dir, lake, &env), (events as u64, events as u64), "each event stored once");
+    let ok = verify(dir, lake, &["--require-signatures", "--trusted-key", &public], &env);
+    assert!(ok.status.success(), "{}", said(&ok));
+    let secret = env.iter().find(|(name, _)| *name == "AWS_SECRET_ACCESS_KEY").unwrap().1;
+    assert!(!said(&ok).contains(secret) && !again.contains(secret), "the S3 secret leaked");
+    // Nothing is on local disk: the lake is in the bucket.
+    assert!(!dir.join("rolewatch-data").exists() && !dir.join("s3:").exists());
+}
+
+/// Stops the MinIO started in a directory when dropped.
+struct Stop(PathBuf, PathBuf);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.0).arg("stop").arg(&self.1).output();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for file in walk(from) {
+        let target = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+}
+
+/// Flips one bit in the middle of a file (lake files are read-only; the attacker is not).
+fn flip_a_byte(path: &Path) {
+    let mut permissions = std::fs::metadata(path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(path, permissions).unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(path, bytes).unwrap();
+}
