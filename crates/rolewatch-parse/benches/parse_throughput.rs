@@ -73,7 +73,7 @@ fn mariadb_sample(data_dir: &Path) -> Vec<u8> {
 }
 
 fn inputs() -> Vec<Input> {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let crate_dir = manifest_dir();
     let data_dir = crate_dir.join("tests/data");
     let (pg_dir, real): (PathBuf, bool) = match std::env::var_os("ROLEWATCH_BENCH_PG_DIR") {
         Some(directory) => (PathBuf::from(directory), true),
@@ -191,4 +191,11 @@ fn main() {
             megabytes / best.seconds,
         );
     }
+}
+
+/// The package's directory, read when the test runs (cargo sets `CARGO_MANIFEST_DIR` for test
+/// processes): a binary compiled in another checkout that shares the target directory must
+/// not read that checkout's files.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
 }

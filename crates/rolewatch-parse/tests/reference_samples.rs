@@ -11,7 +11,7 @@ use rolewatch_event::{AuditEvent, LogFormat, StatementClass, format_rfc3339};
 use rolewatch_parse::{ParseOutput, ParserOptions, RejectReason, SkipReason};
 
 fn data(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
+    std::fs::read(manifest_dir().join("tests/data").join(name)).unwrap()
 }
 
 fn options(prefix: Option<&str>, timezone: Option<&str>) -> ParserOptions {
@@ -517,4 +517,12 @@ fn percona_audit_log_filter_and_legacy_json() {
     assert_eq!((event.command.as_str(), event.class), ("SHOW", StatementClass::Read));
     assert_eq!((event.role.as_deref(), event.session_id.as_deref()), (Some("root"), Some("2")));
     assert_eq!(format_rfc3339(&event.ts), "2021-06-30T15:07:58.000000Z");
+}
+
+/// The package's directory, read when the test runs (cargo sets `CARGO_MANIFEST_DIR` for test
+/// processes): a binary compiled in another checkout that shares the target directory must
+/// not read that checkout's files.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
 }

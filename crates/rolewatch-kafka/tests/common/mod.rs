@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,7 +29,7 @@ pub fn broker() -> String {
     static BROKER: OnceLock<String> = OnceLock::new();
     BROKER
         .get_or_init(|| {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh");
+            let script = manifest_dir().join("../../scripts/kafka.sh");
             let started = Instant::now();
             let status =
                 Command::new("bash").arg(&script).arg("start").status().expect("run scripts/kafka.sh");
@@ -148,4 +147,12 @@ pub async fn consume_until(source: &mut KafkaSource, mut done: impl FnMut(&Seen)
     })
     .await;
     seen
+}
+
+/// The package's directory, read when the test runs (cargo sets `CARGO_MANIFEST_DIR` for test
+/// processes): a binary compiled in another checkout that shares the target directory must
+/// not read that checkout's files.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
 }

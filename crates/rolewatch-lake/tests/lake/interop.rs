@@ -23,12 +23,13 @@ async fn duckdb_and_pyarrow_read_the_lake_and_agree_with_the_input() {
         let home = std::env::var("HOME").unwrap_or_default();
         format!("{home}/.cache/rolewatch/venv/bin/python")
     });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop.py");
-    let output = Command::new(&python).arg(script).arg(dir.path()).output().unwrap();
+    let script = manifest_dir().join("tests/interop.py");
+    let output = Command::new(&python).arg(&script).arg(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "{python} {script} failed (run scripts/interop-deps.sh to install duckdb and pyarrow):\n{stdout}\n{}",
+        "{python} {} failed (run scripts/interop-deps.sh to install duckdb and pyarrow):\n{stdout}\n{}",
+        script.display(),
         String::from_utf8_lossy(&output.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -39,4 +40,12 @@ async fn duckdb_and_pyarrow_read_the_lake_and_agree_with_the_input() {
     assert_eq!(report["duckdb_objects_type"], "VARCHAR[]");
     assert_eq!(report["pyarrow_ts_type"], "timestamp[us, tz=UTC]");
     assert_eq!(report["duckdb_hours"], report["pyarrow_hours"]);
+}
+
+/// The package's directory, read when the test runs (cargo sets `CARGO_MANIFEST_DIR` for test
+/// processes): a binary compiled in another checkout that shares the target directory must
+/// not read that checkout's files.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
 }

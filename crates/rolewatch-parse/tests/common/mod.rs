@@ -10,7 +10,7 @@ use rolewatch_parse::{ParseOutput, ParserOptions, RejectReason, try_parser_for};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    manifest_dir().join("../..").canonicalize().unwrap()
 }
 
 /// Parses `bytes` as `format`, one physical line at a time, with byte offsets.
@@ -81,4 +81,11 @@ pub fn check_output(input: &[u8], output: &ParseOutput) {
         let found = memchr::memmem::find(&read_as, &rejected.raw).is_some();
         assert!(found || rejected.reason == RejectReason::TooLarge, "{rejected} is not in the input");
     }
+}
+
+/// The package's directory, read when the test runs (cargo sets `CARGO_MANIFEST_DIR` for test
+/// processes): a binary compiled in another checkout that shares the target directory must
+/// not read that checkout's files.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
 }
