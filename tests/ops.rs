@@ -244,13 +244,7 @@ fn scrape_a_kafka_daemon() -> String {
     run_tool("scripts/kafka.sh", &["start"]);
     let topic = unique_topic("ops.metrics");
     let text = std::fs::read_to_string(path("examples/logs/postgresql.json")).unwrap();
-    let mut kcat = Command::new("kcat")
-        .args(["-b", BROKER, "-P", "-t", &topic, "-k", "pg-main"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("kcat runs (scripts/install-deps.sh installs it)");
-    std::io::Write::write_all(&mut kcat.stdin.take().unwrap(), text.as_bytes()).unwrap();
-    assert!(kcat.wait().unwrap().success(), "kcat could not produce to {topic}");
+    rolewatch_e2e::kcat_produce(&topic, &["-k", "pg-main"], text.as_bytes());
 
     let work = tempfile::tempdir().unwrap();
     let example = std::fs::read_to_string(path("examples/rolewatch.toml")).unwrap();

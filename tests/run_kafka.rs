@@ -11,9 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rolewatch_e2e::{
@@ -28,20 +26,9 @@ fn produce(topic: &str, lines: &[&str]) {
     produce_bytes(topic, &lines.iter().map(|line| line.as_bytes().to_vec()).collect::<Vec<_>>());
 }
 
-/// Produces one record per item (each must be free of newlines).
+/// Produces one record per item (each must be free of newlines), keyed by server.
 fn produce_bytes(topic: &str, records: &[Vec<u8>]) {
-    let mut kcat = Command::new("kcat")
-        .args(["-b", BROKER, "-P", "-t", topic, "-k", "pg-main"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("kcat runs (scripts/install-deps.sh installs it)");
-    let mut stdin = kcat.stdin.take().unwrap();
-    for record in records {
-        stdin.write_all(record).unwrap();
-        stdin.write_all(b"\n").unwrap();
-    }
-    drop(stdin);
-    assert!(kcat.wait().unwrap().success(), "kcat could not produce to {topic}");
+    rolewatch_e2e::kcat_produce(topic, &["-k", "pg-main"], &records.join(&b'\n'));
 }
 
 fn kafka_config(topic: &str, group: &str) -> String {

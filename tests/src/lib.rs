@@ -12,13 +12,13 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    manifest_dir().parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// The `rolewatch` binary, built once per test process with the same profile and target
@@ -100,6 +100,42 @@ pub fn read_parquet(files: &[PathBuf]) -> Vec<RecordBatch> {
     batches
 }
 
+/// The broker of `scripts/kafka.sh`.
+pub const KAFKA_BROKER: &str = "127.0.0.1:9092";
+
+/// Produces `text` to `topic` of [`KAFKA_BROKER`] with `kcat -P`, one record per line, with
+/// kcat's `extra` arguments (`-k KEY` for one key, `-K |` for `key|value` lines).
+pub fn kcat_produce(topic: &str, extra: &[&str], text: &[u8]) {
+    use std::io::Write;
+    let mut kcat = Command::new("kcat")
+        .args(["-b", KAFKA_BROKER, "-P", "-t", topic])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat runs (scripts/install-deps.sh installs it)");
+    kcat.stdin.take().expect("piped stdin").write_all(text).expect("kcat reads its input");
+    assert!(kcat.wait().expect("kcat exits").success(), "kcat could not produce to {topic}");
+}
+
+/// The lake's files that its manifests list (the committed view), as paths under `lake`, with
+/// `prefix` (`events/` or `dead_letters/`). Files a crash left unlisted are not in it.
+pub fn committed_files(lake: &Path, prefix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(lake.join("_manifests")) else { return Vec::new() };
+    let mut files = Vec::new();
+    for entry in entries {
+        let bytes = std::fs::read(entry.expect("a manifest entry").path()).expect("a readable manifest");
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("a JSON manifest");
+        for file in manifest.get("files").and_then(serde_json::Value::as_array).into_iter().flatten() {
+            let key = file.get("key").and_then(serde_json::Value::as_str).expect("a file key");
+            if key.starts_with(prefix) {
+                files.push(lake.join(key));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// One stored event, as an analyst would select it: the columns the tests check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
@@ -125,6 +161,8 @@ pub struct StoredEvent {
     pub error_code: Option<String>,
     /// `source_file`.
     pub source_file: Option<String>,
+    /// `source_partition`.
+    pub source_partition: Option<i32>,
     /// `source_offset`.
     pub source_offset: Option<i64>,
 }
@@ -161,6 +199,11 @@ pub fn stored_events(batches: &[RecordBatch]) -> Vec<StoredEvent> {
                 success: success.value(row),
                 error_code: text("error_code", row),
                 source_file: text("source_file", row),
+                source_partition: {
+                    let column = batch.column_by_name("source_partition").expect("column source_partition");
+                    let column = column.as_primitive::<Int32Type>();
+                    column.is_valid(row).then(|| column.value(row))
+                },
                 source_offset: int("source_offset", row),
             });
         }
@@ -313,6 +356,15 @@ impl Daemon {
         http_get(&self.address, "/metrics").map(|(_, body)| body).unwrap_or_default()
     }
 
+    /// Kills the process with SIGKILL (a crash: nothing is flushed) and reaps it; returns what
+    /// it wrote on stderr.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.seen.extend(self.lines.try_iter());
+        self.seen.join("\n")
+    }
+
     /// Sends SIGTERM, waits (bounded by `limit`) for the exit, asserts it was clean, and
     /// returns everything the daemon wrote on stderr.
     pub fn stop(mut self, limit: std::time::Duration) -> String {
@@ -394,4 +446,11 @@ pub fn run_client(mut command: Command, input: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The package's directory, read when the test runs (cargo sets `CARGO_MANIFEST_DIR` for test
+/// processes): a binary compiled in another checkout that shares the target directory must
+/// not read that checkout's files.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
 }

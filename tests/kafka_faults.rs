@@ -1,0 +1,215 @@
+//! Crashes and rebalances of `rolewatch run` on a real Apache Kafka broker (scripts/kafka.sh),
+//! RELIABILITY.md AT-01 and AT-02: whatever happens to the consumers, the lake's committed view
+//! (the files its manifests list) holds every produced record exactly once, and no stored object
+//! ever changes.
+//!
+//! The records are pgAudit jsonlog lines, one statement each, keyed by session as a shipper
+//! keys them, so they spread over the topic's 3 partitions. Each is identified in the lake by
+//! its `(source_partition, source_offset)`.
+
+// Test code: failing loudly with a clear message is the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rolewatch_e2e::{
+    Daemon, committed_files, metric_value, read_parquet, run_rolewatch, run_script, stored_events, wait_until,
+};
+
+const GENEROUS: Duration = Duration::from_secs(120);
+use rolewatch_e2e::KAFKA_BROKER as BROKER;
+
+/// A pgAudit jsonlog line for statement `n` (of session `n % 7`).
+fn record(n: usize) -> String {
+    let session = n % 7;
+    format!(
+        r#"s{session}|{{"timestamp":"2026-11-26 10:{:02}:{:02}.{:03} UTC","user":"app_reader","dbname":"shop","pid":{},"session_id":"6565.{session}","error_severity":"LOG","message":"AUDIT: SESSION,{n},1,READ,SELECT,TABLE,public.orders,SELECT {n} FROM orders,<none>,1"}}"#,
+        n / 60_000 % 60,
+        n / 1000 % 60,
+        n % 1000,
+        1000 + session
+    )
+}
+
+/// Produces records `range` with kcat, keyed by session (`key|value`).
+fn produce(topic: &str, range: std::ops::Range<usize>) {
+    let lines: Vec<String> = range.map(record).collect();
+    rolewatch_e2e::kcat_produce(topic, &["-K", "|"], lines.join("\n").as_bytes());
+}
+
+fn unique() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Writes `dir/rolewatch.toml`: the example config, the lake at `lake` (shared by instances),
+/// small chunks (many manifests, many places to crash), and a short session timeout so that
+/// the group notices a killed member quickly.
+fn write_config(dir: &Path, lake: &Path, topic: &str, group: &str, strategy: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let example =
+        std::fs::read_to_string(rolewatch_e2e::repo_root().join("examples/rolewatch.toml")).unwrap();
+    let example = example.replacen(
+        "[lake]\npath = \"./rolewatch-data\"\n",
+        &format!("[lake]\npath = \"{}\"\nchunk_events = 250\n", lake.display()),
+        1,
+    );
+    let config = format!(
+        "{example}
+[source.kafka]
+brokers = [\"{BROKER}\"]
+topics = [\"{topic}\"]
+group_id = \"{group}\"
+format = \"pgaudit-jsonlog\"
+flush_interval = \"200ms\"
+chunk_events = 250
+
+[source.kafka.client]
+\"session.timeout.ms\" = \"6000\"
+\"heartbeat.interval.ms\" = \"500\"
+\"partition.assignment.strategy\" = \"{strategy}\"
+
+[metrics]
+listen = \"127.0.0.1:0\"
+"
+    );
+    std::fs::write(dir.join("rolewatch.toml"), config).unwrap();
+}
+
+/// `(partition, offset)` of every event in the committed view, in file order.
+fn committed(lake: &Path) -> Vec<(i32, i64)> {
+    let files = committed_files(lake, "events/");
+    stored_events(&read_parquet(&files))
+        .iter()
+        .map(|event| (event.source_partition.unwrap(), event.source_offset.unwrap()))
+        .collect()
+}
+
+/// The content hash (as bytes) of every object in the lake.
+fn snapshot(lake: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(dir: &Path, into: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, into);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                into.insert(path, bytes);
+            }
+        }
+    }
+    let mut objects = BTreeMap::new();
+    walk(lake, &mut objects);
+    objects
+}
+
+/// A small seeded generator for kill delays (reproducible runs).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+fn records_read(daemon: &Daemon) -> f64 {
+    metric_value(&daemon.scrape(), "rolewatch_source_records_total{source=\"kafka\"}").unwrap_or(0.0)
+}
+
+/// Exactly once: `total` distinct records in the committed view, none twice; the objects seen
+/// before are unchanged; `rolewatch verify` finds nothing wrong but the files a crash left
+/// unlisted.
+fn assert_exactly_once(lake: &Path, total: usize, before: &BTreeMap<PathBuf, Vec<u8>>) {
+    let stored = committed(lake);
+    let distinct: BTreeSet<(i32, i64)> = stored.iter().copied().collect();
+    assert_eq!(distinct.len(), stored.len(), "{} records stored twice", stored.len() - distinct.len());
+    assert_eq!(stored.len(), total, "records missing from the committed view");
+    let now = snapshot(lake);
+    for (path, bytes) in before {
+        assert_eq!(now.get(path), Some(bytes), "{} changed or vanished", path.display());
+    }
+    let verified = run_rolewatch(lake, &["verify", "--lake", lake.to_str().unwrap()], &[]);
+    let report = String::from_utf8_lossy(&verified.stdout);
+    for problem in report.lines().skip(1) {
+        assert!(problem.starts_with("unlisted_file: "), "verify: {problem}\n{report}");
+    }
+}
+
+/// AT-01: the daemon is SIGKILLed at random moments while it consumes (8 times, seeded), and
+/// restarted each time; a last run drains the topic.
+#[test]
+fn random_sigkills_lose_nothing_and_store_nothing_twice() {
+    run_script("scripts/kafka.sh", &[Path::new("start")]);
+    let work = tempfile::tempdir().unwrap();
+    let id = unique();
+    let topic = format!("pgaudit.crash.{id}");
+    let lake = work.path().join("lake");
+    write_config(work.path(), &lake, &topic, &format!("rolewatch-crash-{id}"), "range");
+
+    let mut delays = Lcg(0x5eed);
+    let mut produced = 0;
+    let mut before = BTreeMap::new();
+    for round in 0..8 {
+        produce(&topic, produced..produced + 2000);
+        produced += 2000;
+        let daemon = Daemon::start(work.path(), &[], GENEROUS);
+        assert!(wait_until(GENEROUS, || records_read(&daemon) > 0.0), "round {round}: nothing consumed");
+        std::thread::sleep(Duration::from_millis(delays.below(1500)));
+        daemon.kill();
+        before = snapshot(&lake);
+    }
+    produce(&topic, produced..produced + 4000);
+    produced += 4000;
+    let daemon = Daemon::start(work.path(), &[], GENEROUS);
+    let drained = wait_until(GENEROUS, || committed(&lake).len() >= produced);
+    let stderr = daemon.stop(GENEROUS);
+    assert!(drained, "the last run did not store everything:\n{stderr}");
+    assert_exactly_once(&lake, produced, &before);
+}
+
+/// AT-02: two members of one group share the lake; A is SIGKILLed after B joined (its
+/// partitions move to B), more records arrive, and A comes back (they move again).
+fn two_members_with_a_kill_and_a_rebalance(strategy: &str) {
+    run_script("scripts/kafka.sh", &[Path::new("start")]);
+    let work = tempfile::tempdir().unwrap();
+    let id = unique();
+    let topic = format!("pgaudit.rebalance.{id}");
+    let group = format!("rolewatch-rebalance-{id}");
+    let lake = work.path().join("lake");
+    let (dir_a, dir_b) = (work.path().join("a"), work.path().join("b"));
+    write_config(&dir_a, &lake, &topic, &group, strategy);
+    write_config(&dir_b, &lake, &topic, &group, strategy);
+    let assigned = |daemon: &Daemon| {
+        metric_value(&daemon.scrape(), "rolewatch_kafka_assigned_partitions").unwrap_or(0.0)
+    };
+
+    produce(&topic, 0..5000);
+    let a = Daemon::start(&dir_a, &[], GENEROUS);
+    assert!(wait_until(GENEROUS, || records_read(&a) > 0.0), "A consumed nothing");
+    let b = Daemon::start(&dir_b, &[], GENEROUS);
+    assert!(wait_until(GENEROUS, || assigned(&b) >= 1.0), "B got no partition");
+    produce(&topic, 5000..10_000);
+    std::thread::sleep(Duration::from_millis(300));
+    a.kill();
+    let before = snapshot(&lake);
+    assert!(wait_until(GENEROUS, || assigned(&b) >= 3.0), "B did not take over A's partitions");
+    produce(&topic, 10_000..15_000);
+    let a = Daemon::start(&dir_a, &[], GENEROUS);
+    assert!(wait_until(GENEROUS, || assigned(&a) >= 1.0), "A got no partition back");
+    let drained = wait_until(GENEROUS, || committed(&lake).len() >= 15_000);
+    let (stderr_a, stderr_b) = (a.stop(GENEROUS), b.stop(GENEROUS));
+    assert!(drained, "not everything was stored:\nA:\n{stderr_a}\nB:\n{stderr_b}");
+    assert_exactly_once(&lake, 15_000, &before);
+}
+
+#[test]
+fn a_rebalance_with_the_range_assignor_stores_each_record_once() {
+    two_members_with_a_kill_and_a_rebalance("range");
+}
+
+#[test]
+fn a_cooperative_sticky_rebalance_stores_each_record_once() {
+    two_members_with_a_kill_and_a_rebalance("cooperative-sticky");
+}
