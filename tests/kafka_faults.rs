@@ -12,10 +12,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rolewatch_e2e::{
-    Daemon, committed_files, metric_value, read_parquet, run_rolewatch, run_script, stored_events, wait_until,
+    Daemon, committed_files, http_get, metric_value, read_parquet, run_rolewatch, run_script, stored_events,
+    wait_until,
 };
 
 const GENEROUS: Duration = Duration::from_secs(120);
@@ -86,16 +88,21 @@ fn committed(lake: &Path) -> Vec<(i32, i64)> {
         .collect()
 }
 
-/// The content hash (as bytes) of every object in the lake.
-fn snapshot(lake: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(dir: &Path, into: &mut BTreeMap<PathBuf, Vec<u8>>) {
+/// A hash of the content of every object in the lake. Skips object_store's staging files
+/// (`<key>#<n>`, renamed into place or removed by the put that made them).
+fn snapshot(lake: &Path) -> BTreeMap<PathBuf, u64> {
+    fn walk(dir: &Path, into: &mut BTreeMap<PathBuf, u64>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 walk(&path, into);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                into.insert(path, bytes);
+            } else if !path.to_string_lossy().contains('#')
+                && let Ok(bytes) = std::fs::read(&path)
+            {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&bytes, &mut hasher);
+                into.insert(path, std::hash::Hasher::finish(&hasher));
             }
         }
     }
@@ -121,7 +128,7 @@ fn records_read(daemon: &Daemon) -> f64 {
 /// Exactly once: `total` distinct records in the committed view, none twice; the objects seen
 /// before are unchanged; `rolewatch verify` finds nothing wrong but the files a crash left
 /// unlisted.
-fn assert_exactly_once(lake: &Path, total: usize, before: &BTreeMap<PathBuf, Vec<u8>>) {
+fn assert_exactly_once(lake: &Path, total: usize, before: &BTreeMap<PathBuf, u64>) {
     let stored = committed(lake);
     let distinct: BTreeSet<(i32, i64)> = stored.iter().copied().collect();
     assert_eq!(distinct.len(), stored.len(), "{} records stored twice", stored.len() - distinct.len());
@@ -212,4 +219,85 @@ fn a_rebalance_with_the_range_assignor_stores_each_record_once() {
 #[test]
 fn a_cooperative_sticky_rebalance_stores_each_record_once() {
     two_members_with_a_kill_and_a_rebalance("cooperative-sticky");
+}
+
+/// A broker of its own (scripts/kafka.sh on a free port pair, in `dir`), so that stopping it
+/// disturbs no other test; stopped when dropped.
+struct PrivateBroker {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl PrivateBroker {
+    fn start(dir: &Path) -> PrivateBroker {
+        // The client port and the next one (the KRaft controller's) must both be free.
+        let port = (0..50)
+            .find_map(|_| {
+                let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+                (port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok())
+                    .then_some(port)
+            })
+            .expect("a free pair of ports");
+        let broker = PrivateBroker { dir: dir.to_path_buf(), port };
+        broker.script("start");
+        broker
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn script(&self, action: &str) {
+        let output = Command::new(rolewatch_e2e::repo_root().join("scripts/kafka.sh"))
+            .arg(action)
+            .env("ROLEWATCH_KAFKA_PORT", self.port.to_string())
+            .env("ROLEWATCH_KAFKA_DIR", &self.dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "kafka.sh {action}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
+
+/// AT-03: the broker goes away for longer than three session timeouts while the daemon
+/// consumes, then comes back. The daemon stays up, `/ready` says 503 during the outage and 200
+/// after, and the committed view ends with every record once.
+#[test]
+fn a_broker_outage_is_survived_and_reported_by_ready() {
+    let work = tempfile::tempdir().unwrap();
+    let broker = PrivateBroker::start(&work.path().join("kafka"));
+    let id = unique();
+    let topic = format!("pgaudit.outage.{id}");
+    let lake = work.path().join("lake");
+    write_config(work.path(), &lake, &topic, &format!("rolewatch-outage-{id}"), "range");
+    let config = std::fs::read_to_string(work.path().join("rolewatch.toml")).unwrap();
+    std::fs::write(work.path().join("rolewatch.toml"), config.replace(BROKER, &broker.address())).unwrap();
+    let produce_here = |range: std::ops::Range<usize>| {
+        let lines: Vec<String> = range.map(record).collect();
+        rolewatch_e2e::kcat_produce_to(&broker.address(), &topic, &["-K", "|"], lines.join("\n").as_bytes());
+    };
+    let ready = |daemon: &Daemon| http_get(&daemon.address, "/ready").map(|(status, _)| status).unwrap_or(0);
+
+    produce_here(0..3000);
+    let daemon = Daemon::start(work.path(), &[], GENEROUS);
+    assert!(wait_until(GENEROUS, || committed(&lake).len() >= 3000), "the first records were not stored");
+    assert_eq!(ready(&daemon), 200);
+
+    broker.script("stop");
+    assert!(wait_until(GENEROUS, || ready(&daemon) == 503), "/ready stayed 200 with the broker down");
+    std::thread::sleep(Duration::from_secs(20));
+    assert_eq!(http_get(&daemon.address, "/healthz").unwrap().0, 200, "the daemon must stay up");
+
+    broker.script("start");
+    assert!(wait_until(GENEROUS, || ready(&daemon) == 200), "/ready did not recover with the broker");
+    produce_here(3000..6000);
+    let drained = wait_until(GENEROUS, || committed(&lake).len() >= 6000);
+    let stderr = daemon.stop(GENEROUS);
+    assert!(drained, "records produced after the outage were not stored:\n{stderr}");
+    assert_exactly_once(&lake, 6000, &BTreeMap::new());
 }

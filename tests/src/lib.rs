@@ -106,9 +106,14 @@ pub const KAFKA_BROKER: &str = "127.0.0.1:9092";
 /// Produces `text` to `topic` of [`KAFKA_BROKER`] with `kcat -P`, one record per line, with
 /// kcat's `extra` arguments (`-k KEY` for one key, `-K |` for `key|value` lines).
 pub fn kcat_produce(topic: &str, extra: &[&str], text: &[u8]) {
+    kcat_produce_to(KAFKA_BROKER, topic, extra, text);
+}
+
+/// [`kcat_produce`] to another broker.
+pub fn kcat_produce_to(broker: &str, topic: &str, extra: &[&str], text: &[u8]) {
     use std::io::Write;
     let mut kcat = Command::new("kcat")
-        .args(["-b", KAFKA_BROKER, "-P", "-t", topic])
+        .args(["-b", broker, "-P", "-t", topic])
         .args(extra)
         .stdin(std::process::Stdio::piped())
         .spawn()
