@@ -241,3 +241,46 @@ fn flip_a_byte(path: &Path) {
     bytes[middle] ^= 1;
     std::fs::write(path, bytes).unwrap();
 }
+
+/// AT-07 through the binary: another object already sits at the key an ingest needs. The
+/// ingest fails naming the key, the object is left as it was, and the incident is in the
+/// manifest chain, where `verify` reports it.
+#[test]
+fn a_hostile_object_at_the_next_key_is_kept_and_recorded() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (key, _) = keygen(dir, "lake.key");
+    config(dir, "./rolewatch-data", &key);
+    let (bytes, _) = sample();
+    let log = dir.join("postgresql.json");
+    std::fs::write(&log, &bytes).unwrap();
+
+    // Learn the key the ingest writes (names derive from the data), in a scratch lake.
+    let scratch = dir.join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    config(&scratch, "./rolewatch-data", &key);
+    ingest(&scratch, &log, &[]);
+    let stored = walk(&scratch.join("rolewatch-data/events"));
+    let relative = stored[0].strip_prefix(scratch.join("rolewatch-data")).unwrap().to_owned();
+
+    let planted = dir.join("rolewatch-data").join(&relative);
+    std::fs::create_dir_all(planted.parent().unwrap()).unwrap();
+    std::fs::write(&planted, b"not what rolewatch would write").unwrap();
+    let output = run_rolewatch(dir, &["ingest", "--config", "rolewatch.toml", log.to_str().unwrap()], &[]);
+    assert!(!output.status.success(), "the ingest must fail:\n{}", said(&output));
+    assert!(
+        text(&output.stderr).contains(relative.to_str().unwrap()),
+        "the key is not named:\n{}",
+        said(&output)
+    );
+    assert_eq!(std::fs::read(&planted).unwrap(), b"not what rolewatch would write", "the object was touched");
+
+    let report = verify(dir, "rolewatch-data", &[], &[]);
+    assert!(!report.status.success());
+    assert!(
+        text(&report.stdout).lines().any(|line| line.starts_with("recorded_incident: ")
+            && line.ends_with(&format!("foreign object at {}", relative.display()))),
+        "{}",
+        said(&report)
+    );
+}

@@ -4,7 +4,7 @@
 //! [`Pipeline`]; they differ only in where chunks come from and when delivery happens.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,12 +58,21 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     tally: LakeTally,
     alerts_counted: usize,
+    /// Keys whose integrity incident is already in the chain (recorded once, not per retry).
+    incidents: HashSet<String>,
 }
 
 impl Pipeline {
     /// A pipeline writing to `lake` and detecting with `detection`.
     pub fn new(lake: Lake, detection: DetectionRun, metrics: Arc<Metrics>) -> Self {
-        Self { lake, detection, metrics, tally: LakeTally::default(), alerts_counted: 0 }
+        Self {
+            lake,
+            detection,
+            metrics,
+            tally: LakeTally::default(),
+            alerts_counted: 0,
+            incidents: HashSet::new(),
+        }
     }
 
     /// The lake the pipeline writes to.
@@ -98,26 +107,22 @@ impl Pipeline {
         };
         let range = covered_range(&chunk.span);
         let started = Instant::now();
-        let mut files = self
-            .lake
-            .write_events(stream, &chunk.events)
-            .await
-            .map_err(|error| self.count_error(error))
-            .with_context(|| format!("cannot store the events of {source}"))?;
         let dead_letters: Vec<DeadLetter> = chunk.rejected.iter().map(dead_letter).collect();
-        let written = self
-            .lake
-            .write_dead_letters(stream, &dead_letters)
-            .await
-            .map_err(|error| self.count_error(error));
-        files.extend(written.with_context(|| format!("cannot store the dead letters of {source}"))?);
-        let positions = BTreeMap::from([(stream.clone(), range)]);
-        let outcome = self
-            .lake
-            .commit(&files, &positions, Utc::now())
-            .await
-            .map_err(|error| self.count_error(error))
-            .with_context(|| format!("cannot commit the manifest for {source}"))?;
+        let stored = async {
+            let mut files = self.lake.write_events(stream, &chunk.events).await?;
+            files.extend(self.lake.write_dead_letters(stream, &dead_letters).await?);
+            let positions = BTreeMap::from([(stream.clone(), range)]);
+            let outcome = self.lake.commit(&files, &positions, Utc::now()).await?;
+            Ok::<_, LakeError>((files, outcome))
+        }
+        .await;
+        let (files, outcome) = match stored {
+            Ok(stored) => stored,
+            Err(error) => {
+                self.lake_failed(&error).await;
+                return Err(anyhow::Error::new(error).context(format!("cannot store a chunk of {source}")));
+            }
+        };
         let CommitOutcome::Committed(manifest) = outcome else {
             // Another writer made the same span durable with the same files meanwhile.
             self.tally.already_durable += 1;
@@ -205,10 +210,28 @@ impl Pipeline {
         count_alerts(&self.metrics, alerts);
     }
 
-    fn count_error(&self, error: LakeError) -> LakeError {
-        let kind = if matches!(error, LakeError::Integrity { .. }) { "integrity" } else { "store" };
-        self.metrics.write_errors.with_label_values(&[kind]).inc();
-        error
+    /// Counts a failed lake write. A different object at a key the lake meant to create is an
+    /// integrity incident: it is logged, and recorded once per key in the manifest chain so
+    /// that the evidence outlives the log (the object itself is never touched, and the chunk
+    /// stays unstored: its source stalls).
+    async fn lake_failed(&mut self, error: &LakeError) {
+        let Some(incident) = rolewatch_lake::incident_of(error) else {
+            self.metrics.write_errors.with_label_values(&["store"]).inc();
+            return;
+        };
+        self.metrics.write_errors.with_label_values(&["integrity"]).inc();
+        if !self.incidents.insert(incident.key.clone()) {
+            return;
+        }
+        let key = incident.key.clone();
+        match self.lake.record_incident(incident, Utc::now()).await {
+            Ok(manifest) => tracing::error!(%key, seq = manifest.seq,
+                "INTEGRITY: another object is stored at a key this chunk needs; it is kept untouched, \
+                 the incident is recorded in the manifest chain, and the source stalls here"),
+            Err(record_error) => tracing::error!(%key, error = %record_error,
+                "INTEGRITY: another object is stored at a key this chunk needs, and the incident \
+                 could not be recorded in the manifest chain"),
+        }
     }
 }
 
