@@ -10,7 +10,10 @@
 #   2. rolewatch ingest: parse, normalize, detect, write zstd Parquet, commit manifests.
 # Prints both times, peak RSS, Parquet bytes and rows.
 #
-# Usage: scripts/bench-lake.sh [N] [ROLEWATCH_BINARY]   (default 1000000, the release binary)
+# Usage: scripts/bench-lake.sh [N|LOG.json] [ROLEWATCH_BINARY]
+#   N         synthesize N records (default 1000000)
+#   LOG.json  use a real pgAudit jsonlog instead, e.g. the one scripts/pgbench-logs.sh captures
+#   the binary defaults to the release build
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -23,6 +26,9 @@ command -v /usr/bin/time >/dev/null || { echo "GNU time is needed (apt-get insta
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rolewatch-bench-lake.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
+if [[ -f $N ]]; then
+  ln -s "$(cd "$(dirname "$N")" && pwd -P)/$(basename "$N")" "$WORK/postgresql.json"
+else
 python3 - "$ROOT/examples/logs/postgresql.json" "$N" >"$WORK/postgresql.json" <<'PY'
 import sys
 # Only the pgAudit records: every line is then one record for both tools.
@@ -39,7 +45,8 @@ while written < n:
         written += 1
     copy += 1
 PY
-echo "input: $N lines, $(wc -c <"$WORK/postgresql.json") bytes" >&2
+fi
+echo "input: $(wc -l <"$WORK/postgresql.json") lines, $(wc -c <"$WORK/postgresql.json") bytes" >&2
 
 # GNU time's %e (wall seconds) and %M (peak RSS, KiB) go to a file of their own.
 timed() { local out=$1; shift; /usr/bin/time -f '%e %M' -o "$out" taskset -c 0 "$@"; }
@@ -52,7 +59,7 @@ con.execute("SET threads = 1")
 con.execute(f"COPY (SELECT * FROM read_json('{work}/postgresql.json', format='newline_delimited')) "
             f"TO '{work}/duckdb.parquet' (FORMAT parquet, COMPRESSION zstd)")
 PY
-duck_rows=$("$PYTHON" -c "import duckdb,sys; print(duckdb.sql(\"SELECT count(*) FROM '$WORK/duckdb.parquet'\").fetchone()[0])")
+duck_rows=$("$PYTHON" -c "import duckdb,sys; print(duckdb.sql(\"SELECT count(*) FROM '$WORK/duckdb.parquet'\").fetchall()[0][0])")
 
 cat >"$WORK/rolewatch.toml" <<TOML
 [lake]

@@ -1,5 +1,6 @@
 //! Events to Arrow record batches, in the schema of `rolewatch_event::schema`.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
@@ -11,20 +12,20 @@ use rolewatch_event::schema::{UTC, event_schema};
 
 use crate::LakeError;
 
-fn text(events: &[AuditEvent], get: impl Fn(&AuditEvent) -> Option<&str>) -> ArrayRef {
-    Arc::new(events.iter().map(get).collect::<StringArray>())
+fn text(events: &[&AuditEvent], get: impl Fn(&AuditEvent) -> Option<&str>) -> ArrayRef {
+    Arc::new(events.iter().map(|event| get(event)).collect::<StringArray>())
 }
 
-fn int64(events: &[AuditEvent], get: impl Fn(&AuditEvent) -> Option<i64>) -> ArrayRef {
-    Arc::new(events.iter().map(get).collect::<Int64Array>())
+fn int64(events: &[&AuditEvent], get: impl Fn(&AuditEvent) -> Option<i64>) -> ArrayRef {
+    Arc::new(events.iter().map(|event| get(event)).collect::<Int64Array>())
 }
 
 fn list_of_text<'a>(
-    events: &'a [AuditEvent],
+    events: &[&'a AuditEvent],
     get: impl Fn(&'a AuditEvent) -> Option<&'a [String]>,
 ) -> ArrayRef {
     let mut builder = ListBuilder::new(StringBuilder::new());
-    for event in events {
+    for &event in events {
         match get(event) {
             Some(values) => {
                 for value in values {
@@ -42,8 +43,11 @@ fn unsigned(value: Option<u64>) -> Option<i64> {
     value.and_then(|value| i64::try_from(value).ok())
 }
 
-/// Builds the `events` record batch for a slice of events. Column order follows `event_schema()`.
-pub fn events_to_batch(events: &[AuditEvent]) -> Result<RecordBatch, LakeError> {
+/// Builds the `events` record batch for a slice of events (or of references to them, so that a
+/// caller grouping a chunk need not copy it). Column order follows `event_schema()`.
+pub fn events_to_batch<E: Borrow<AuditEvent>>(events: &[E]) -> Result<RecordBatch, LakeError> {
+    let events: Vec<&AuditEvent> = events.iter().map(Borrow::borrow).collect();
+    let events = events.as_slice();
     let ts: TimestampMicrosecondArray = events
         .iter()
         .map(|event| Some(event.ts.timestamp_micros()))

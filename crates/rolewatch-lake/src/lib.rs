@@ -170,7 +170,9 @@ impl Lake {
         for (partition, group) in naming::group_by_hour(events) {
             let key = event_file_key(stream, &partition, &group)?;
             let rows = group.len();
-            let group: Vec<AuditEvent> = group.into_iter().cloned().collect();
+            // The batch is built here, from references; only the encoding (the costly part)
+            // moves to a blocking thread, with the batch's shared buffers.
+            let batch = events_to_batch(&group)?;
             let metadata = vec![
                 (
                     "rolewatch.schema_version".to_owned(),
@@ -178,12 +180,9 @@ impl Lake {
                 ),
                 ("rolewatch.stream".to_owned(), stream.as_str().to_owned()),
             ];
-            let bytes = tokio::task::spawn_blocking(move || {
-                let batch = events_to_batch(&group)?;
-                encode_parquet(&batch, metadata)
-            })
-            .await
-            .map_err(|error| LakeError::Task(error.to_string()))??;
+            let bytes = tokio::task::spawn_blocking(move || encode_parquet(&batch, metadata))
+                .await
+                .map_err(|error| LakeError::Task(error.to_string()))??;
             written.push(store::put_once(self.store.as_ref(), &self.retry, &key, bytes, rows).await?);
         }
         Ok(written)
