@@ -44,14 +44,16 @@
 //! # }
 //! ```
 
+mod batch;
 mod config;
 mod context;
 mod error;
 mod positions;
 mod source;
 
+pub use batch::{DEFAULT_BATCH_RECORDS, RecordBatch, RecordRef};
 pub use config::{KafkaSourceConfig, SettingValue, StartPosition, is_secret_setting};
 pub use context::{AssignedPartition, RebalanceEvent};
 pub use error::KafkaSourceError;
 pub use positions::{DurablePositions, MemoryPositions};
-pub use source::{KafkaRecord, KafkaSource, Readiness, SourceEvent};
+pub use source::{KafkaRecord, KafkaSource, Polled, Readiness, SourceEvent};

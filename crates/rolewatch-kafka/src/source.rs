@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::config::redact;
 use crate::context::SourceContext;
-use crate::{DurablePositions, KafkaSourceConfig, KafkaSourceError, RebalanceEvent};
+use crate::{DurablePositions, KafkaSourceConfig, KafkaSourceError, RebalanceEvent, RecordBatch};
 
 /// One record read from Kafka, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,16 @@ pub enum SourceEvent {
     /// during this assignment.
     Record(KafkaRecord),
     /// The set of partitions changed.
+    Rebalance(RebalanceEvent),
+}
+
+/// What [`KafkaSource::next_batch`] handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled {
+    /// The batch holds one or more records, in the order received.
+    Records,
+    /// The set of partitions changed; the batch is empty. Records received after the change
+    /// come in later batches.
     Rebalance(RebalanceEvent),
 }
 
@@ -150,8 +161,11 @@ pub struct KafkaSource {
     pending_events: VecDeque<RebalanceEvent>,
     /// A record received together with rebalance events, handed out after them.
     pending_record: Option<KafkaRecord>,
+    /// An error met after a batch had taken records, returned by the next call.
+    pending_error: Option<KafkaSourceError>,
     ready: Arc<AtomicBool>,
-    topics: Vec<String>,
+    /// The subscribed topics, shared by the records of each batch.
+    topics: Vec<Arc<str>>,
 }
 
 impl KafkaSource {
@@ -193,44 +207,122 @@ impl KafkaSource {
             floors: PartitionFloors::default(),
             pending_events: VecDeque::new(),
             pending_record: None,
+            pending_error: None,
             ready,
-            topics: config.topics.clone(),
+            topics: config.topics.iter().map(|topic| Arc::from(topic.as_str())).collect(),
         })
     }
 
     /// The next record or rebalance, in order. Cancel-safe: dropping the future loses nothing.
     ///
+    /// One record per call, copied out: simple, for tests and tools. The run loop uses
+    /// [`KafkaSource::next_batch`], which hands out everything one poll finds.
+    ///
     /// Records at or below a partition's durable offset, or of partitions no longer assigned,
     /// are dropped here. An error is transient (see [`KafkaSourceError::is_transient`]): log
     /// it and call `next` again.
     pub async fn next(&mut self) -> Result<SourceEvent, KafkaSourceError> {
+        let mut single = RecordBatch::new(1);
+        match self.next_batch(&mut single).await? {
+            Polled::Rebalance(event) => Ok(SourceEvent::Rebalance(event)),
+            Polled::Records => match single.iter().next() {
+                Some(record) => Ok(SourceEvent::Record(record.to_record())),
+                None => Err(KafkaSourceError::Config { reason: "an empty batch of records".to_owned() }),
+            },
+        }
+    }
+
+    /// The next rebalance, or the records librdkafka holds right now: waits for the first,
+    /// then takes, without waiting, what was already fetched, until `batch` is full
+    /// ([`RecordBatch::new`]'s `max_records`). Cancel-safe: the only wait is before anything
+    /// is taken.
+    ///
+    /// `batch` is cleared first. On [`Polled::Records`] it holds at least one record, oldest
+    /// first; on [`Polled::Rebalance`] it is empty. The order is the consumer's: a batch ends
+    /// where a rebalance happened, so records received after a rebalance are handed out after
+    /// it. Records at or below a partition's durable offset, records already handed out during
+    /// the assignment, and records of partitions no longer assigned are dropped here. An error
+    /// is transient (see [`KafkaSourceError::is_transient`]): log it and call again. An error
+    /// met after some records were taken is returned by the next call, after those records.
+    pub async fn next_batch(&mut self, batch: &mut RecordBatch) -> Result<Polled, KafkaSourceError> {
+        batch.clear();
         loop {
             self.drain_rebalances();
             if let Some(event) = self.pending_events.pop_front() {
                 self.floors.apply(&event);
-                return Ok(SourceEvent::Rebalance(event));
+                return Ok(Polled::Rebalance(event));
+            }
+            if let Some(error) = self.pending_error.take() {
+                return Err(error);
             }
             if let Some(record) = self.pending_record.take() {
                 if self.floors.admit(&record.topic, record.partition, record.offset) {
-                    return Ok(SourceEvent::Record(record));
+                    batch.push_record(&record);
+                } else {
+                    tracing::debug!(position = %record.position(), "dropped a record at or below the durable position");
                 }
-                tracing::debug!(position = %record.position(), "dropped a record at or below the durable position");
-                continue;
             }
-            tokio::select! {
-                biased;
-                event = self.rebalances.recv() => {
-                    if let Some(event) = event {
-                        self.pending_events.push_back(event);
+            if batch.is_empty() {
+                tokio::select! {
+                    biased;
+                    event = self.rebalances.recv() => {
+                        self.pending_events.extend(event);
+                    }
+                    message = self.consumer.recv() => {
+                        let message = message.map_err(|source| KafkaSourceError::Consume { source })?;
+                        // Rebalance callbacks may have run inside recv(), before this message:
+                        // their events go first (the top of the loop), then this record.
+                        self.pending_record = Some(KafkaRecord::from_message(&message));
                     }
                 }
-                message = self.consumer.recv() => {
-                    let message = message.map_err(|source| KafkaSourceError::Consume { source })?;
-                    // Rebalance callbacks ran inside recv(), before this message: hand their
-                    // events out first (drain_rebalances at the top of the loop).
-                    self.pending_record = Some(KafkaRecord::from_message(&message));
-                }
+                continue;
             }
+            self.take_ready(batch);
+            return Ok(Polled::Records);
+        }
+    }
+
+    /// Takes the records librdkafka already fetched, without waiting, until `batch` is full,
+    /// nothing more is queued, a rebalance was served, or an error came (kept for the next call).
+    fn take_ready(&mut self, batch: &mut RecordBatch) {
+        let mut stream = self.consumer.stream();
+        while !batch.is_full() {
+            // `None`: nothing is queued, or librdkafka served a callback (a rebalance).
+            let Some(Some(message)) = stream.next().now_or_never() else { break };
+            let message = match message {
+                Ok(message) => message,
+                Err(source) => {
+                    self.pending_error = Some(KafkaSourceError::Consume { source });
+                    break;
+                }
+            };
+            if !self.rebalances.is_empty() {
+                // A rebalance was served before this message: its events go first.
+                self.pending_record = Some(KafkaRecord::from_message(&message));
+                break;
+            }
+            let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+            if !self.floors.admit(topic, partition, offset) {
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset,
+                    "dropped a record at or below the durable position"
+                );
+                continue;
+            }
+            let topic = match self.topics.iter().find(|known| ***known == *topic) {
+                Some(known) => Arc::clone(known),
+                None => Arc::from(topic),
+            };
+            batch.push(
+                &topic,
+                partition,
+                offset,
+                message.key(),
+                message.payload().unwrap_or_default(),
+                message.timestamp().to_millis(),
+            );
         }
     }
 
@@ -337,7 +429,7 @@ impl KafkaSource {
         Ok(committed
             .elements()
             .iter()
-            .filter(|element| self.topics.iter().any(|topic| topic == element.topic()))
+            .filter(|element| self.topics.iter().any(|topic| **topic == *element.topic()))
             .map(|element| (element.topic().to_owned(), element.partition(), element.offset().to_raw()))
             .collect())
     }

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use rolewatch_event::LogFormat;
-use rolewatch_kafka::KafkaRecord;
+use rolewatch_event::{LogFormat, SourcePosition};
+use rolewatch_kafka::RecordRef;
 use rolewatch_lake::StreamId;
 use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser};
 use serde::Deserialize;
@@ -126,6 +126,8 @@ impl KafkaSection {
 struct PartitionBuffer {
     parser: Box<dyn RecordParser>,
     output: ParseOutput,
+    /// The position handed to the parser: built once, only its offset changes per record.
+    position: SourcePosition,
     first: Option<i64>,
     last: i64,
     since: Instant,
@@ -135,7 +137,8 @@ struct PartitionBuffer {
 pub struct KafkaBuffers {
     section: KafkaSection,
     options: ParserOptions,
-    partitions: HashMap<PartitionKey, PartitionBuffer>,
+    /// By topic, then partition: a record finds its buffer without building a key.
+    partitions: HashMap<String, BTreeMap<i32, PartitionBuffer>>,
     counts: InputCounts,
 }
 
@@ -148,13 +151,15 @@ impl KafkaBuffers {
 
     /// Parses a record into its partition's buffer. Returns true when the partition's buffer
     /// holds a full chunk.
-    pub fn add(&mut self, record: &KafkaRecord) -> bool {
-        let key = (record.topic.clone(), record.partition);
-        let format = self.section.format_of(&record.topic);
-        let options = &self.options;
-        let buffer = self.partitions.entry(key).or_insert_with(|| PartitionBuffer {
-            parser: rolewatch_parse::parser_for(format, options),
+    pub fn add(&mut self, record: RecordRef<'_>) -> bool {
+        let topic_buffers = match self.partitions.get_mut(&**record.topic) {
+            Some(topic_buffers) => topic_buffers,
+            None => self.partitions.entry(record.topic.to_string()).or_default(),
+        };
+        let buffer = topic_buffers.entry(record.partition).or_insert_with(|| PartitionBuffer {
+            parser: rolewatch_parse::parser_for(self.section.format_of(record.topic), &self.options),
             output: ParseOutput::default(),
+            position: record.position(),
             first: None,
             last: record.offset,
             since: Instant::now(),
@@ -164,68 +169,84 @@ impl KafkaBuffers {
             buffer.since = Instant::now();
         }
         buffer.last = record.offset;
-        let position = record.position();
+        if let SourcePosition::Kafka { offset, .. } = &mut buffer.position {
+            *offset = record.offset;
+        }
         self.counts.lines += 1;
         self.counts.bytes += record.payload.len() as u64;
         for line in record.payload.split(|byte| *byte == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if !line.is_empty() {
-                buffer.parser.parse_line(line, &position, &mut buffer.output);
+                buffer.parser.parse_line(line, &buffer.position, &mut buffer.output);
             }
         }
         buffer.output.events.len() >= self.section.chunk_events
     }
 
+    fn buffer_mut(&mut self, key: &PartitionKey) -> Option<&mut PartitionBuffer> {
+        self.partitions.get_mut(&key.0)?.get_mut(&key.1)
+    }
+
     /// Cuts the partition's buffer into a chunk: the parser emits what it holds back, and the
     /// chunk accounts for every offset since the last cut. `None` when nothing was buffered.
     pub fn cut(&mut self, key: &PartitionKey) -> Option<(StreamId, Chunk)> {
-        let buffer = self.partitions.get_mut(key)?;
+        let chunk_events = self.section.chunk_events;
+        let buffer = self.buffer_mut(key)?;
         let first = buffer.first.take()?;
         buffer.parser.finish(&mut buffer.output);
+        // The next chunk's events go to a vector as large as this one's, so that a busy
+        // partition's buffer is not grown (and copied) step by step.
+        let capacity = buffer.output.events.len().min(chunk_events);
         let chunk = Chunk {
-            events: std::mem::take(&mut buffer.output.events),
+            events: std::mem::replace(&mut buffer.output.events, Vec::with_capacity(capacity)),
             rejected: std::mem::take(&mut buffer.output.rejected),
             span: Span::Offsets { topic: key.0.clone(), partition: key.1, first, last: buffer.last },
         };
+        let skipped = std::mem::take(&mut buffer.output.skipped);
         self.counts.events += chunk.events.len() as u64;
         for rejected in &chunk.rejected {
             *self.counts.rejected.entry(rejected.reason).or_default() += 1;
         }
-        for (reason, count) in std::mem::take(&mut buffer.output.skipped) {
+        for (reason, count) in skipped {
             *self.counts.skipped.entry(reason).or_default() += count;
         }
         Some((StreamId::for_kafka(&key.0, key.1), chunk))
     }
 
-    /// The partitions whose oldest buffered record waited `flush_interval` or longer.
-    pub fn due(&self, flush_interval: Duration) -> Vec<PartitionKey> {
-        let mut due: Vec<PartitionKey> = self
+    /// The partitions with something buffered for which `include` holds, sorted.
+    fn buffered(&self, include: impl Fn(&PartitionBuffer) -> bool) -> Vec<PartitionKey> {
+        let mut keys: Vec<PartitionKey> = self
             .partitions
             .iter()
-            .filter(|(_, buffer)| buffer.first.is_some() && buffer.since.elapsed() >= flush_interval)
-            .map(|(key, _)| key.clone())
+            .flat_map(|(topic, topic_buffers)| {
+                topic_buffers
+                    .iter()
+                    .filter(|(_, buffer)| buffer.first.is_some() && include(buffer))
+                    .map(|(partition, _)| (topic.clone(), *partition))
+            })
             .collect();
-        due.sort();
-        due
+        keys.sort();
+        keys
+    }
+
+    /// The partitions whose oldest buffered record waited `flush_interval` or longer.
+    pub fn due(&self, flush_interval: Duration) -> Vec<PartitionKey> {
+        self.buffered(|buffer| buffer.since.elapsed() >= flush_interval)
     }
 
     /// Every partition with something buffered.
     pub fn pending(&self) -> Vec<PartitionKey> {
-        let mut pending: Vec<PartitionKey> = self
-            .partitions
-            .iter()
-            .filter(|(_, buffer)| buffer.first.is_some())
-            .map(|(key, _)| key.clone())
-            .collect();
-        pending.sort();
-        pending
+        self.buffered(|_| true)
     }
 
     /// Drops the buffers of partitions this member no longer holds.
     pub fn revoke(&mut self, partitions: &[PartitionKey]) {
-        for key in partitions {
-            self.partitions.remove(key);
+        for (topic, partition) in partitions {
+            if let Some(topic_buffers) = self.partitions.get_mut(topic) {
+                topic_buffers.remove(partition);
+            }
         }
+        self.partitions.retain(|_, topic_buffers| !topic_buffers.is_empty());
     }
 
     /// Takes the read counts accumulated since the last call (for metrics).
@@ -236,6 +257,8 @@ impl KafkaBuffers {
 
 #[cfg(test)]
 mod tests {
+    use rolewatch_kafka::{KafkaRecord, RecordBatch};
+
     use super::*;
 
     fn section(chunk_events: usize) -> KafkaSection {
@@ -243,6 +266,14 @@ mod tests {
             "brokers = [\"127.0.0.1:9092\"]\ntopics = [\"pg\"]\ngroup_id = \"rw\"\nformat = \"pgaudit-jsonlog\"\nchunk_events = {chunk_events}\n"
         ))
         .unwrap()
+    }
+
+    /// Adds each record to `buffers` through a batch, as the run loop does; returns what the
+    /// last `add` said.
+    fn add(buffers: &mut KafkaBuffers, records: &[KafkaRecord]) -> bool {
+        let mut batch = RecordBatch::default();
+        records.iter().for_each(|record| batch.push_record(record));
+        batch.iter().map(|record| buffers.add(record)).last().unwrap_or(false)
     }
 
     fn record(offset: i64, statement_id: u32) -> KafkaRecord {
@@ -262,11 +293,10 @@ mod tests {
     #[test]
     fn a_cut_accounts_for_every_offset_and_keeps_kafka_positions() {
         let mut buffers = KafkaBuffers::new(section(100));
-        assert!(!buffers.add(&record(40, 1)));
+        assert!(!add(&mut buffers, &[record(40, 1)]));
         let mut garbage = record(41, 2);
         garbage.payload = b"not json".to_vec();
-        buffers.add(&garbage);
-        buffers.add(&record(42, 3));
+        add(&mut buffers, &[garbage, record(42, 3)]);
         let key = ("pg".to_owned(), 2);
         let (stream, chunk) = buffers.cut(&key).unwrap();
         assert_eq!(stream, StreamId::for_kafka("pg", 2));
@@ -285,9 +315,8 @@ mod tests {
     #[test]
     fn full_buffers_are_reported_and_revoked_ones_dropped() {
         let mut buffers = KafkaBuffers::new(section(2));
-        buffers.add(&record(0, 1));
-        buffers.add(&record(1, 2));
-        assert!(buffers.add(&record(2, 3)), "two events completed, a third held back");
+        add(&mut buffers, &[record(0, 1), record(1, 2)]);
+        assert!(add(&mut buffers, &[record(2, 3)]), "two events completed, a third held back");
         assert_eq!(buffers.pending(), [("pg".to_owned(), 2)]);
         assert_eq!(buffers.due(Duration::ZERO), [("pg".to_owned(), 2)]);
         buffers.revoke(&[("pg".to_owned(), 2)]);

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use rolewatch_alert::Dispatcher;
 use rolewatch_event::Alert;
-use rolewatch_kafka::{RebalanceEvent, SourceEvent};
+use rolewatch_kafka::{Polled, RebalanceEvent};
 use rolewatch_lake::StreamId;
 use tokio::sync::watch;
 
@@ -117,6 +117,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let mut ticker = tokio::time::interval(poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Kafka buffers are checked against their flush interval on a ticker of their own, a tenth
+    // of it: on the files' poll interval (1 s by default) a record could wait a whole poll
+    // interval longer than `flush_interval` promises.
+    let mut kafka_ticker =
+        tokio::time::interval(kafka.as_ref().map_or(poll_interval, KafkaRun::tick_interval));
+    kafka_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_flush = Instant::now();
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -124,30 +130,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tokio::select! {
             () = &mut signal => break,
             _ = ticker.tick() => {}
-            event = next_kafka_event(kafka.as_mut()) => {
+            _ = kafka_ticker.tick(), if kafka.is_some() => {
+                if let Some(kafka) = kafka.as_mut() {
+                    store_due_kafka_chunks(kafka, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
+                }
+                continue;
+            }
+            polled = next_kafka_batch(kafka.as_mut()) => {
                 let Some(kafka) = kafka.as_mut() else { continue };
-                match event {
-                    Ok(event) => {
-                        if matches!(event, SourceEvent::Rebalance(RebalanceEvent::Assigned(_)))
+                match polled {
+                    Ok(Polled::Records) => {
+                        store_kafka_records(kafka, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
+                    }
+                    Ok(Polled::Rebalance(event)) => {
+                        if matches!(event, RebalanceEvent::Assigned(_))
                             && let Err(error) = kafka.refresh_positions(pipeline.lake()).await
                         {
                             tracing::warn!(error = %format!("{error:#}"), "cannot read the lake's durable positions after a rebalance");
                         }
-                        if let Some(ready) = kafka.handle(event, &metrics) {
-                            store_kafka_chunk(kafka, ready, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
-                        }
+                        kafka.rebalance(event, &metrics);
                     }
                     Err(error) => tracing::warn!(%error, "kafka consumer error; retrying"),
                 }
                 continue;
             }
-        }
-        if let Some(kafka) = kafka.as_mut() {
-            for ready in kafka.due(false) {
-                store_kafka_chunk(kafka, ready, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
-            }
-            pipeline.count_input(KAFKA_SOURCE, &kafka.buffers.take_counts());
-            kafka.update_metrics(&metrics);
         }
         pipeline.heartbeat_if_idle(heartbeat).await;
         let flush = last_flush.elapsed() >= flush_interval;
@@ -219,14 +225,50 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The consumer's next record or rebalance; never resolves without a Kafka source.
-async fn next_kafka_event(
-    kafka: Option<&mut KafkaRun>,
-) -> Result<SourceEvent, rolewatch_kafka::KafkaSourceError> {
+/// The consumer's next batch of records (into `kafka.batch`) or rebalance; never resolves
+/// without a Kafka source.
+async fn next_kafka_batch(kafka: Option<&mut KafkaRun>) -> Result<Polled, rolewatch_kafka::KafkaSourceError> {
     match kafka {
-        Some(kafka) => kafka.source.next().await,
+        Some(kafka) => kafka.source.next_batch(&mut kafka.batch).await,
         None => std::future::pending().await,
     }
+}
+
+/// Parses the records of the last poll into their partitions' buffers, storing each chunk as
+/// soon as it is full (before the next record is read, as with one record at a time, so a
+/// partition that stalls on a chunk cuts nothing after it).
+async fn store_kafka_records(
+    kafka: &mut KafkaRun,
+    pipeline: &mut Pipeline,
+    dispatcher: &Arc<Dispatcher>,
+    metrics: &Metrics,
+    rejects: &mut RejectReporter,
+) -> anyhow::Result<()> {
+    let batch = std::mem::take(&mut kafka.batch);
+    for record in batch.iter() {
+        if let Some(ready) = kafka.add(record) {
+            store_kafka_chunk(kafka, ready, pipeline, dispatcher, metrics, rejects).await?;
+        }
+    }
+    kafka.batch = batch;
+    Ok(())
+}
+
+/// Stores the Kafka chunks due (stalled ones again, buffers older than the flush interval) and
+/// refreshes the Kafka metrics.
+async fn store_due_kafka_chunks(
+    kafka: &mut KafkaRun,
+    pipeline: &mut Pipeline,
+    dispatcher: &Arc<Dispatcher>,
+    metrics: &Metrics,
+    rejects: &mut RejectReporter,
+) -> anyhow::Result<()> {
+    for ready in kafka.due(false) {
+        store_kafka_chunk(kafka, ready, pipeline, dispatcher, metrics, rejects).await?;
+    }
+    pipeline.count_input(KAFKA_SOURCE, &kafka.buffers.take_counts());
+    kafka.update_metrics(metrics);
+    Ok(())
 }
 
 /// Stores a Kafka chunk; on failure the partition stalls (paused, chunk kept for a retry).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rolewatch_kafka::{KafkaSource, MemoryPositions, RebalanceEvent, SourceEvent};
+use rolewatch_kafka::{KafkaSource, MemoryPositions, RebalanceEvent, RecordBatch, RecordRef};
 use rolewatch_lake::{CoveredRange, Lake, StreamId};
 
 use crate::input::{Chunk, Span};
@@ -22,6 +22,8 @@ pub const KAFKA_SOURCE: &str = "kafka";
 /// The consumer, its buffers, and the partitions stalled on a chunk that cannot be stored.
 pub struct KafkaRun {
     pub source: KafkaSource,
+    /// The records of the last poll (reused from poll to poll).
+    pub batch: RecordBatch,
     pub buffers: KafkaBuffers,
     positions: Arc<MemoryPositions>,
     topics: Vec<String>,
@@ -56,6 +58,7 @@ impl KafkaRun {
             .context("cannot start the Kafka consumer")?;
         Ok(Self {
             source,
+            batch: RecordBatch::default(),
             buffers: KafkaBuffers::new(section),
             positions,
             topics,
@@ -63,6 +66,12 @@ impl KafkaRun {
             flush_interval,
             lag_checked: Instant::now(),
         })
+    }
+
+    /// How often buffers are checked against the flush interval: a tenth of it, between 10 ms
+    /// and 1 s, so that no record waits much longer than the interval.
+    pub fn tick_interval(&self) -> Duration {
+        (self.flush_interval / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
     /// Reads the lake's manifests again and raises the durable positions to what they cover:
@@ -77,22 +86,26 @@ impl KafkaRun {
         Ok(())
     }
 
-    /// Handles what the consumer handed out; returns a chunk when a partition's buffer is full.
-    pub fn handle(&mut self, event: SourceEvent, metrics: &Metrics) -> Option<ReadyChunk> {
+    /// Parses one record into its partition's buffer; returns a chunk when the buffer is full
+    /// (none while the partition is stalled: its stalled chunk goes first).
+    pub fn add(&mut self, record: RecordRef<'_>) -> Option<ReadyChunk> {
+        if !self.buffers.add(record) {
+            return None;
+        }
+        let key = (record.topic.to_string(), record.partition);
+        if self.stalled.contains_key(&key) {
+            return None;
+        }
+        self.cut(&key)
+    }
+
+    /// Handles a change of the assignment: buffers of revoked partitions are dropped unstored.
+    pub fn rebalance(&mut self, event: RebalanceEvent, metrics: &Metrics) {
         match event {
-            SourceEvent::Record(record) => {
-                let key = (record.topic.clone(), record.partition);
-                if self.buffers.add(&record) && !self.stalled.contains_key(&key) {
-                    return self.cut(&key);
-                }
-                None
-            }
-            SourceEvent::Rebalance(RebalanceEvent::Assigned(partitions)) => {
+            RebalanceEvent::Assigned(partitions) => {
                 tracing::info!(partitions = partitions.len(), "kafka partitions assigned");
-                metrics.kafka_assigned.set(i64::try_from(self.source.assignment().len()).unwrap_or(i64::MAX));
-                None
             }
-            SourceEvent::Rebalance(RebalanceEvent::Revoked { partitions, lost }) => {
+            RebalanceEvent::Revoked { partitions, lost } => {
                 tracing::info!(
                     partitions = partitions.len(),
                     lost,
@@ -105,14 +118,13 @@ impl KafkaRun {
                     let _ = metrics.kafka_lag.remove_label_values(&labels);
                     let _ = metrics.kafka_stalled.remove_label_values(&labels);
                 }
-                metrics.kafka_assigned.set(i64::try_from(self.source.assignment().len()).unwrap_or(i64::MAX));
-                None
             }
-            SourceEvent::Rebalance(RebalanceEvent::Failed { reason }) => {
+            RebalanceEvent::Failed { reason } => {
                 tracing::warn!(%reason, "kafka group protocol failed; waiting for a new assignment");
-                None
+                return;
             }
         }
+        metrics.kafka_assigned.set(i64::try_from(self.source.assignment().len()).unwrap_or(i64::MAX));
     }
 
     /// Chunks due: stalled ones first (a retry), then buffers older than the flush interval.
