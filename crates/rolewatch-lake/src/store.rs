@@ -55,7 +55,7 @@ const DELTA_COLUMNS: [&str; 3] = ["source_offset", "source_line", "ts"];
 const PLAIN_COLUMNS: [&str; 1] = ["session_id"];
 
 /// Encodes a batch as one zstd Parquet file with page statistics, dictionary encoding (delta
-/// encoding for [`DELTA_COLUMNS`]) and the given key-value metadata. The output depends only
+/// encoding for the position and time columns) and the given key-value metadata. The output depends only
 /// on the batch and the metadata.
 pub fn encode_parquet(
     batch: &arrow_array::RecordBatch,
