@@ -278,6 +278,12 @@ impl Lake {
         Ok(self.chain_state().await?.positions.clone())
     }
 
+    /// The span the manifests cover for one stream (see [`Lake::durable_positions`]), without
+    /// copying the others: what a writer checks before every chunk.
+    pub async fn durable_position(&self, stream: &StreamId) -> Result<Option<CoveredRange>, LakeError> {
+        Ok(self.chain_state().await?.positions.get(stream).cloned())
+    }
+
     /// The chain state, read from the store on first use; held locked while the guard lives.
     async fn chain_state(&self) -> Result<MappedMutexGuard<'_, ChainState>, LakeError> {
         let mut guard = self.chain.lock().await;

@@ -97,8 +97,8 @@ impl Pipeline {
         if chunk.span.is_empty() {
             return Ok(Vec::new());
         }
-        let durable = self.lake.durable_positions().await.context("cannot read the lake's manifests")?;
-        let chunk = match not_yet_durable(chunk, durable.get(stream)) {
+        let durable = self.lake.durable_position(stream).await.context("cannot read the lake's manifests")?;
+        let chunk = match not_yet_durable(chunk, durable.as_ref()) {
             Some(chunk) => chunk,
             None => {
                 self.tally.already_durable += 1;
