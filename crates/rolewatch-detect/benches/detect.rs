@@ -47,12 +47,12 @@ fn events(first: usize, count: usize) -> Vec<AuditEvent> {
             let object = objects.get(index % objects.len()).copied().unwrap_or("public.orders");
             let ts = start + TimeDelta::microseconds(i64::try_from(index).unwrap_or(0) * 200);
             let mut event = AuditEvent::new(ts, Source::Postgres, LogFormat::PgauditJsonlog);
-            event.server = Some(format!("pg-{}", session % 4));
+            event.server = Some(format!("pg-{}", session % 4).into());
             event.database = Some("shop".into());
             event.role = Some(role.into());
-            event.client_addr = Some(format!("10.0.0.{}", session % 16));
+            event.client_addr = Some(format!("10.0.0.{}", session % 16).into());
             event.application = Some(if session % 3 == 0 { "webapp" } else { "billing" }.into());
-            event.session_id = Some(format!("6565a3f1.{session:x}"));
+            event.session_id = Some(format!("6565a3f1.{session:x}").into());
             event.statement_id = Some(u64::try_from(index).unwrap_or(0));
             match index % 10 {
                 0..=5 => {

@@ -165,20 +165,20 @@ fn arbitrary_event() -> impl Strategy<Value = AuditEvent> {
                     Source::Postgres,
                     LogFormat::PgauditJsonlog,
                 );
-                event.role = role.map(|role| ROLES[role].to_owned());
+                event.role = role.map(|role| ROLES[role].into());
                 let (command, class) = COMMANDS[command];
-                event.command = command.to_owned();
+                event.command = command.into();
                 event.class = class;
                 event.statement = statement.map(|statement| STATEMENTS[statement].to_owned());
                 event.rows = rows;
                 event.success = success;
-                event.session_id = Some(format!("s{session}"));
-                event.client_addr = (address > 0).then(|| format!("10.20.0.{address}"));
-                event.application = (application > 0)
-                    .then(|| ["", "api-server", "pg_dump"][usize::from(application)].to_owned());
-                event.server = server.map(|server| format!("pg-{server}"));
+                event.session_id = Some(format!("s{session}").into());
+                event.client_addr = (address > 0).then(|| format!("10.20.0.{address}").into());
+                event.application =
+                    (application > 0).then(|| ["", "api-server", "pg_dump"][usize::from(application)].into());
+                event.server = server.map(|server| format!("pg-{server}").into());
                 if second % 3 == 0 {
-                    event.objects = vec!["hr.salaries".to_owned(), "public.orders".to_owned()];
+                    event.objects = vec!["hr.salaries".into(), "public.orders".into()];
                 }
                 event
             },

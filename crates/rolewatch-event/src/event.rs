@@ -1,9 +1,15 @@
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::StatementClass;
+
+/// The text of an event's short fields (role, database, command, object names, ...): a string
+/// that keeps up to 24 bytes inline, so the fields of a typical event need no allocation of
+/// their own. It derefs to `str` and converts from `&str` and `String`.
+pub type Text = compact_str::CompactString;
 
 /// The database family that wrote an audit record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -118,8 +124,9 @@ impl std::str::FromStr for LogFormat {
 pub enum SourcePosition {
     /// A record read from a file (or stdin, named `-`).
     File {
-        /// The path as given on the command line or in the config.
-        file: String,
+        /// The path as given on the command line or in the config (shared by every record of
+        /// the file).
+        file: Arc<str>,
         /// The 1-based line the record starts on.
         line: u64,
         /// The byte offset of the record's first byte.
@@ -127,8 +134,8 @@ pub enum SourcePosition {
     },
     /// A record read from Kafka.
     Kafka {
-        /// The topic.
-        topic: String,
+        /// The topic (shared by every record of the partition).
+        topic: Arc<str>,
         /// The partition.
         partition: i32,
         /// The record's offset in its partition.
@@ -162,25 +169,25 @@ pub struct AuditEvent {
     /// The log format the record was read in, e.g. `pgaudit-jsonlog`.
     pub format: LogFormat,
     /// The server's name as configured for the source (`--server`, or the config), if any.
-    pub server: Option<String>,
+    pub server: Option<Text>,
     /// The database the session was connected to.
-    pub database: Option<String>,
+    pub database: Option<Text>,
     /// The database role (user) the session authenticated as.
-    pub role: Option<String>,
+    pub role: Option<Text>,
     /// The client's address (IP or host name), `null` for local socket connections.
-    pub client_addr: Option<String>,
+    pub client_addr: Option<Text>,
     /// The client's TCP port.
     pub client_port: Option<u16>,
     /// The client application name (`application_name` in PostgreSQL).
-    pub application: Option<String>,
+    pub application: Option<Text>,
     /// The server's session (connection) identifier.
-    pub session_id: Option<String>,
+    pub session_id: Option<Text>,
     /// The command tag in upper case: `SELECT`, `CREATE TABLE`, `CONNECT`, ...
-    pub command: String,
+    pub command: Text,
     /// The statement class.
     pub class: StatementClass,
     /// The objects the statement touched, as `schema.table`, in the order the source names them.
-    pub objects: Vec<String>,
+    pub objects: Vec<Text>,
     /// The statement text, `null` when the source did not log it.
     pub statement: Option<String>,
     /// Bind parameters: `null` when not logged, an empty list when there were none.
@@ -190,7 +197,7 @@ pub struct AuditEvent {
     /// `false` for failed statements and failed logins.
     pub success: bool,
     /// The SQLSTATE (PostgreSQL) or server error number (MariaDB, MySQL) of a failure.
-    pub error_code: Option<String>,
+    pub error_code: Option<Text>,
     /// The server's error message of a failure.
     pub error_message: Option<String>,
     /// pgAudit's statement id, counted per session.
@@ -198,11 +205,11 @@ pub struct AuditEvent {
     /// pgAudit's sub-statement id (functions, triggers, CTAS).
     pub substatement_id: Option<u64>,
     /// The file the record was read from, for file sources.
-    pub source_file: Option<String>,
+    pub source_file: Option<Arc<str>>,
     /// The 1-based line of `source_file` the record starts on.
     pub source_line: Option<u64>,
     /// The Kafka topic the record was read from, for Kafka sources.
-    pub source_topic: Option<String>,
+    pub source_topic: Option<Arc<str>>,
     /// The Kafka partition.
     pub source_partition: Option<i32>,
     /// The byte offset in `source_file`, or the Kafka offset in `source_partition`.
@@ -224,7 +231,7 @@ impl AuditEvent {
             client_port: None,
             application: None,
             session_id: None,
-            command: String::new(),
+            command: Text::default(),
             class: StatementClass::Misc,
             objects: Vec::new(),
             statement: None,

@@ -38,5 +38,5 @@ mod timestamp;
 
 pub use alert::{Alert, Severity};
 pub use class::StatementClass;
-pub use event::{AuditEvent, LogFormat, Source, SourcePosition};
+pub use event::{AuditEvent, LogFormat, Source, SourcePosition, Text};
 pub use timestamp::format_rfc3339;

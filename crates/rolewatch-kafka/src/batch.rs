@@ -56,7 +56,7 @@ impl RecordRef<'_> {
     /// The record's position, as stored with every event (`source_topic`, ...).
     pub fn position(&self) -> SourcePosition {
         SourcePosition::Kafka {
-            topic: self.topic.to_string(),
+            topic: Arc::clone(self.topic),
             partition: self.partition,
             offset: self.offset,
         }
@@ -202,10 +202,7 @@ mod tests {
         let back: Vec<KafkaRecord> = batch.iter().map(|record| record.to_record()).collect();
         assert_eq!(back, records);
         let first = batch.iter().next().unwrap();
-        assert_eq!(
-            first.position(),
-            SourcePosition::Kafka { topic: "a".to_owned(), partition: 3, offset: 7 }
-        );
+        assert_eq!(first.position(), SourcePosition::Kafka { topic: "a".into(), partition: 3, offset: 7 });
         let topics: Vec<&Arc<str>> = batch.iter().map(|record| record.topic).collect();
         assert!(Arc::ptr_eq(topics[0], topics[1]), "records of one topic share it");
 

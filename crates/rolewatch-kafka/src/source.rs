@@ -49,7 +49,11 @@ impl KafkaRecord {
 
     /// The record's position, as stored with every event (`source_topic`, ...).
     pub fn position(&self) -> SourcePosition {
-        SourcePosition::Kafka { topic: self.topic.clone(), partition: self.partition, offset: self.offset }
+        SourcePosition::Kafka {
+            topic: self.topic.as_str().into(),
+            partition: self.partition,
+            offset: self.offset,
+        }
     }
 }
 

@@ -90,7 +90,7 @@ async fn a_restarted_consumer_resumes_after_the_durable_offset_without_duplicate
         assert_eq!(
             record.position(),
             SourcePosition::Kafka {
-                topic: topic.clone(),
+                topic: topic.as_str().into(),
                 partition: record.partition,
                 offset: record.offset
             }

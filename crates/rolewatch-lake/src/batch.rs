@@ -4,32 +4,41 @@ use std::borrow::Borrow;
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{
-    ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow_array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use rolewatch_event::AuditEvent;
 use rolewatch_event::schema::{UTC, event_schema};
 
 use crate::LakeError;
 
+/// A string column, its buffers sized in a first pass: grown by doubling, the value buffer of a
+/// chunk's statements was copied several times and faulted in fresh pages each time.
 fn text(events: &[&AuditEvent], get: impl Fn(&AuditEvent) -> Option<&str>) -> ArrayRef {
-    Arc::new(events.iter().map(|event| get(event)).collect::<StringArray>())
+    let bytes = events.iter().map(|event| get(event).map_or(0, str::len)).sum();
+    let mut builder = StringBuilder::with_capacity(events.len(), bytes);
+    for event in events {
+        builder.append_option(get(event));
+    }
+    Arc::new(builder.finish())
 }
 
 fn int64(events: &[&AuditEvent], get: impl Fn(&AuditEvent) -> Option<i64>) -> ArrayRef {
     Arc::new(events.iter().map(|event| get(event)).collect::<Int64Array>())
 }
 
-fn list_of_text<'a>(
+fn list_of_text<'a, T: AsRef<str> + 'a>(
     events: &[&'a AuditEvent],
-    get: impl Fn(&'a AuditEvent) -> Option<&'a [String]>,
+    get: impl Fn(&'a AuditEvent) -> Option<&'a [T]>,
 ) -> ArrayRef {
-    let mut builder = ListBuilder::new(StringBuilder::new());
+    let (items, bytes) =
+        events.iter().filter_map(|&event| get(event)).fold((0, 0), |(items, bytes), values| {
+            (items + values.len(), bytes + values.iter().map(|value| value.as_ref().len()).sum::<usize>())
+        });
+    let mut builder = ListBuilder::with_capacity(StringBuilder::with_capacity(items, bytes), events.len());
     for &event in events {
         match get(event) {
             Some(values) => {
                 for value in values {
-                    builder.values().append_value(value);
+                    builder.values().append_value(value.as_ref());
                 }
                 builder.append(true);
             }

@@ -2,12 +2,14 @@
 //! [`events_to_batch`](crate::events_to_batch), for backtests over the lake
 //! (`rolewatch detect --lake`).
 
+use std::sync::Arc;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::ArrowError;
 use chrono::DateTime;
-use rolewatch_event::{AuditEvent, LogFormat, Source, StatementClass};
+use rolewatch_event::{AuditEvent, LogFormat, Source, StatementClass, Text};
 
 use crate::LakeError;
 
@@ -91,19 +93,25 @@ pub fn batch_to_events(batch: &RecordBatch) -> Result<Vec<AuditEvent>, LakeError
     let optional_text = |array: &arrow_array::StringArray, row: usize| {
         array.is_valid(row).then(|| array.value(row).to_owned())
     };
+    let optional_short = |array: &arrow_array::StringArray, row: usize| {
+        array.is_valid(row).then(|| Text::from(array.value(row)))
+    };
+    let optional_shared = |array: &arrow_array::StringArray, row: usize| {
+        array.is_valid(row).then(|| Arc::<str>::from(array.value(row)))
+    };
     let optional_unsigned = |array: &arrow_array::Int64Array, name: &str, row: usize| {
         if array.is_null(row) {
             return Ok(None);
         }
         u64::try_from(array.value(row)).map(Some).map_err(|error| invalid(name, row, error))
     };
-    let list = |array: &arrow_array::ListArray, row: usize| -> Option<Vec<String>> {
+    fn list<T: for<'a> From<&'a str>>(array: &arrow_array::ListArray, row: usize) -> Option<Vec<T>> {
         if array.is_null(row) {
             return None;
         }
         let values = array.value(row);
-        Some(values.as_string::<i32>().iter().map(|value| value.unwrap_or_default().to_owned()).collect())
-    };
+        Some(values.as_string::<i32>().iter().map(|value| T::from(value.unwrap_or_default())).collect())
+    }
 
     let mut events = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
@@ -112,18 +120,18 @@ pub fn batch_to_events(batch: &RecordBatch) -> Result<Vec<AuditEvent>, LakeError
         let source: Source = source.value(row).parse().map_err(|error| invalid("source", row, error))?;
         let format: LogFormat = format.value(row).parse().map_err(|error| invalid("format", row, error))?;
         let mut event = AuditEvent::new(ts, source, format);
-        event.server = optional_text(server, row);
-        event.database = optional_text(database, row);
-        event.role = optional_text(role, row);
-        event.client_addr = optional_text(client_addr, row);
+        event.server = optional_short(server, row);
+        event.database = optional_short(database, row);
+        event.role = optional_short(role, row);
+        event.client_addr = optional_short(client_addr, row);
         event.client_port = if client_port.is_null(row) {
             None
         } else {
             Some(u16::try_from(client_port.value(row)).map_err(|error| invalid("client_port", row, error))?)
         };
-        event.application = optional_text(application, row);
-        event.session_id = optional_text(session_id, row);
-        event.command = command.value(row).to_owned();
+        event.application = optional_short(application, row);
+        event.session_id = optional_short(session_id, row);
+        event.command = Text::from(command.value(row));
         event.class =
             class.value(row).parse::<StatementClass>().map_err(|error| invalid("class", row, error))?;
         event.objects = list(objects, row).unwrap_or_default();
@@ -131,13 +139,13 @@ pub fn batch_to_events(batch: &RecordBatch) -> Result<Vec<AuditEvent>, LakeError
         event.parameters = list(parameters, row);
         event.rows = optional_unsigned(rows, "rows", row)?;
         event.success = success.value(row);
-        event.error_code = optional_text(error_code, row);
+        event.error_code = optional_short(error_code, row);
         event.error_message = optional_text(error_message, row);
         event.statement_id = optional_unsigned(statement_id, "statement_id", row)?;
         event.substatement_id = optional_unsigned(substatement_id, "substatement_id", row)?;
-        event.source_file = optional_text(source_file, row);
+        event.source_file = optional_shared(source_file, row);
         event.source_line = optional_unsigned(source_line, "source_line", row)?;
-        event.source_topic = optional_text(source_topic, row);
+        event.source_topic = optional_shared(source_topic, row);
         event.source_partition = (!source_partition.is_null(row)).then(|| source_partition.value(row));
         event.source_offset = (!source_offset.is_null(row)).then(|| source_offset.value(row));
         events.push(event);
@@ -183,11 +191,11 @@ mod tests {
                 )| {
                     let ts = DateTime::from_timestamp_micros(micros).unwrap_or_default();
                     let mut event = AuditEvent::new(ts, format.source(), format);
-                    event.role = role;
+                    event.role = role.map(Text::from);
                     event.client_port = port;
                     event.class = class;
-                    event.command = class.as_str().to_owned();
-                    event.objects = objects;
+                    event.command = class.as_str().into();
+                    event.objects = objects.into_iter().map(Text::from).collect();
                     event.parameters = parameters;
                     event.rows = rows;
                     event.success = success;

@@ -6,13 +6,13 @@
 //! classified as its riskiest statement. pgAudit records already carry their
 //! class and command and never come through here.
 
-use rolewatch_event::StatementClass;
+use rolewatch_event::{StatementClass, Text};
 
 /// The result of classifying a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
     /// The command tag, upper case: `SELECT`, `CREATE TABLE`, `COPY`, ...
-    pub command: String,
+    pub command: Text,
     /// The class.
     pub class: StatementClass,
 }
@@ -32,13 +32,13 @@ fn skip_noise(mut text: &str) -> &str {
 }
 
 /// The next keyword (letters and underscores), upper-cased, and the text after it.
-fn next_word(text: &str) -> (String, &str) {
+fn next_word(text: &str) -> (Text, &str) {
     let text = skip_noise(text);
     let end = text
         .find(|character: char| !(character.is_ascii_alphanumeric() || character == '_'))
         .unwrap_or(text.len());
     let (word, rest) = text.split_at(end);
-    (word.to_ascii_uppercase(), rest)
+    (Text::from(word).to_ascii_uppercase(), rest)
 }
 
 fn contains_word(text: &str, word: &str) -> bool {
@@ -158,7 +158,7 @@ pub fn classify(text: &str) -> Classified {
 /// Classifies one statement by its first keywords.
 fn classify_one(statement: &str) -> Classified {
     let (first, rest) = next_word(statement);
-    let simple = |command: &str, class| Classified { command: command.to_owned(), class };
+    let simple = |command: &str, class| Classified { command: Text::from(command), class };
     match first.as_str() {
         "SELECT" => {
             if contains_word(rest, "INTO")
@@ -220,11 +220,14 @@ fn classify_one(statement: &str) -> Classified {
                 _ => StatementClass::Ddl,
             };
             let command = if object == "TABLE" && first == "CREATE" && contains_word(after, "AS") {
-                "CREATE TABLE AS".to_owned()
+                Text::const_new("CREATE TABLE AS")
             } else if object.is_empty() {
                 first.clone()
             } else {
-                format!("{first} {object}")
+                let mut command = first.clone();
+                command.push(' ');
+                command.push_str(&object);
+                command
             };
             Classified { command, class }
         }
@@ -244,7 +247,7 @@ mod tests {
     use super::*;
 
     fn check(statement: &str, command: &str, class: StatementClass) {
-        assert_eq!(classify(statement), Classified { command: command.to_owned(), class }, "{statement}");
+        assert_eq!(classify(statement), Classified { command: command.into(), class }, "{statement}");
     }
 
     #[test]

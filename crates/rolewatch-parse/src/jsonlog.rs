@@ -163,14 +163,14 @@ mod tests {
         ]
         .join("\n");
         let output = parse_all(&text);
-        let summary: Vec<(Option<u64>, Vec<String>)> =
+        let summary: Vec<(Option<u64>, Vec<rolewatch_event::Text>)> =
             output.events.iter().map(|event| (event.statement_id, event.objects.clone())).collect();
         assert_eq!(
             summary,
             vec![
-                (Some(1), vec!["public.a".to_owned(), "public.b".to_owned()]),
-                (Some(7), vec!["public.z".to_owned()]),
-                (Some(2), vec!["public.a".to_owned()]),
+                (Some(1), vec!["public.a".into(), "public.b".into()]),
+                (Some(7), vec!["public.z".into()]),
+                (Some(2), vec!["public.a".into()]),
             ]
         );
         assert_eq!(output.events[0].rows, Some(5));

@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
-use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass};
+use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass, Text};
 
 use crate::classify::classify;
 use crate::objects::{ObjectFinder, SqlDialect};
@@ -203,13 +203,20 @@ fn split_host(host: &str) -> (Option<&str>, Option<u16>) {
 }
 
 /// `name` in `database` unless it names its own (`db.table`).
-fn qualified(database: &str, name: &str) -> String {
-    if database.is_empty() || name.contains('.') { name.to_owned() } else { format!("{database}.{name}") }
+fn qualified(database: &str, name: &str) -> Text {
+    if database.is_empty() || name.contains('.') {
+        Text::from(name)
+    } else {
+        let mut qualified = Text::from(database);
+        qualified.push('.');
+        qualified.push_str(name);
+        qualified
+    }
 }
 
-fn non_empty(text: &str) -> Option<String> {
+fn non_empty(text: &str) -> Option<Text> {
     let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
+    (!text.is_empty()).then(|| Text::from(text))
 }
 
 impl MariadbParser {
@@ -236,10 +243,11 @@ impl MariadbParser {
 
     fn base_event(&self, header: &Header<'_>, ts: DateTime<Utc>, position: &SourcePosition) -> AuditEvent {
         let mut event = AuditEvent::new(ts, Source::Mariadb, LogFormat::MariadbAudit);
-        event.server = self.options.server.clone().or_else(|| non_empty(header.server_host));
+        event.server =
+            self.options.server.as_deref().map(Text::from).or_else(|| non_empty(header.server_host));
         event.role = non_empty(header.user);
         let (client_addr, client_port) = split_host(header.host);
-        event.client_addr = client_addr.map(str::to_owned);
+        event.client_addr = client_addr.map(Text::from);
         event.client_port = client_port;
         event.session_id = non_empty(header.connection_id);
         event.database = non_empty(header.database);
@@ -276,7 +284,7 @@ impl MariadbParser {
         position: &SourcePosition,
     ) {
         let mut event = self.base_event(header, ts, position);
-        event.command = header.operation.to_owned();
+        event.command = Text::from(header.operation);
         event.class = operation.class();
         event.objects = object
             .split('|')
@@ -382,7 +390,7 @@ impl MariadbParser {
             }
         };
         let mut event = self.base_event(&header, ts, position);
-        event.command = command.to_owned();
+        event.command = Text::from(command);
         event.class = class;
         set_result(&mut event, retcode);
         if header.operation == "FAILED_CONNECT" {
@@ -407,7 +415,7 @@ fn retcode(fields: &str) -> Result<Option<i64>, String> {
 fn set_result(event: &mut AuditEvent, retcode: Option<i64>) {
     if let Some(code) = retcode.filter(|code| *code != 0) {
         event.success = false;
-        event.error_code = Some(code.to_string());
+        event.error_code = Some(Text::from(code.to_string()));
     }
 }
 

@@ -23,7 +23,7 @@
 
 use std::borrow::Cow;
 
-use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass};
+use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass, Text};
 use serde::Deserialize;
 
 use crate::classify::classify;
@@ -44,10 +44,10 @@ enum Id<'a> {
 }
 
 impl Id<'_> {
-    fn to_text(&self) -> String {
+    fn to_text(&self) -> Text {
         match self {
-            Self::Number(number) => number.to_string(),
-            Self::Text(text) => text.to_string(),
+            Self::Number(number) => Text::from(number.to_string()),
+            Self::Text(text) => Text::from(text.as_ref()),
         }
     }
 }
@@ -155,7 +155,7 @@ struct Record<'a> {
 
 /// A table access waiting for its statement.
 struct PendingTable {
-    connection_id: Option<String>,
+    connection_id: Option<Text>,
     query: Option<String>,
     event: AuditEvent,
 }
@@ -180,8 +180,8 @@ pub(crate) struct MysqlJsonParser {
     objects: ObjectFinder,
 }
 
-fn non_empty(text: Option<&str>) -> Option<String> {
-    text.map(str::trim).filter(|text| !text.is_empty()).map(str::to_owned)
+fn non_empty(text: Option<&str>) -> Option<Text> {
+    text.map(str::trim).filter(|text| !text.is_empty()).map(Text::from)
 }
 
 /// `root[root] @ localhost []` (Percona) -> `root`; a plain name stays as it is.
@@ -192,7 +192,7 @@ fn account_user(user: &str) -> &str {
 fn set_status(event: &mut AuditEvent, status: Option<i64>) {
     if let Some(code) = status.filter(|code| *code != 0) {
         event.success = false;
-        event.error_code = Some(code.to_string());
+        event.error_code = Some(Text::from(code.to_string()));
     }
 }
 
@@ -205,7 +205,8 @@ fn statement_event(event: &mut AuditEvent, query: Option<&str>, fallback_command
             event.statement = Some(query.to_owned());
         }
         None => {
-            event.command = fallback_command.unwrap_or("UNKNOWN").to_ascii_uppercase().replace('_', " ");
+            event.command =
+                Text::from(fallback_command.unwrap_or("UNKNOWN").to_ascii_uppercase().replace('_', " "));
             event.class = StatementClass::Misc;
         }
     }
@@ -223,7 +224,7 @@ impl MysqlJsonParser {
 
     fn base_event(&self, ts: chrono::DateTime<chrono::Utc>, position: &SourcePosition) -> AuditEvent {
         let mut event = AuditEvent::new(ts, Source::Mysql, LogFormat::MysqlAuditJson);
-        event.server.clone_from(&self.options.server);
+        event.server = self.options.server.as_deref().map(Text::from);
         event.set_position(position);
         event
     }
@@ -303,13 +304,13 @@ impl MysqlJsonParser {
                         object,
                     );
                 };
-                event.command = kind.to_ascii_uppercase();
+                event.command = Text::from(kind).to_ascii_uppercase();
                 event.class = if kind == "read" { StatementClass::Read } else { StatementClass::Write };
                 event.database = non_empty(table.db.as_deref());
                 event.statement = table.query.as_deref().map(str::to_owned);
                 event.objects = match (table.db.as_deref(), table.table.as_deref()) {
-                    (Some(db), Some(name)) if !db.is_empty() => vec![format!("{db}.{name}")],
-                    (_, Some(name)) => vec![name.to_owned()],
+                    (Some(db), Some(name)) if !db.is_empty() => vec![Text::from(format!("{db}.{name}"))],
+                    (_, Some(name)) => vec![Text::from(name)],
                     _ => Vec::new(),
                 };
                 if self.pending.len() >= MAX_PENDING_TABLES {
@@ -328,7 +329,7 @@ impl MysqlJsonParser {
                     "change_user" => ("CHANGE_USER", StatementClass::Connect),
                     _ => ("DISCONNECT", StatementClass::Disconnect),
                 };
-                event.command = command.to_owned();
+                event.command = Text::from(command);
                 event.class = class;
                 if let Some(data) = record.connection_data {
                     event.database = non_empty(data.db.as_deref());
@@ -393,12 +394,14 @@ impl MysqlJsonParser {
             Some("Query" | "Execute" | "Prepare") => {
                 statement_event(&mut event, legacy.sqltext.as_deref(), None)
             }
-            Some("Connect") => (event.command, event.class) = ("CONNECT".to_owned(), StatementClass::Connect),
+            Some("Connect") => {
+                (event.command, event.class) = (Text::const_new("CONNECT"), StatementClass::Connect)
+            }
             Some("Change user") => {
-                (event.command, event.class) = ("CHANGE_USER".to_owned(), StatementClass::Connect);
+                (event.command, event.class) = (Text::const_new("CHANGE_USER"), StatementClass::Connect);
             }
             Some("Quit") => {
-                (event.command, event.class) = ("DISCONNECT".to_owned(), StatementClass::Disconnect)
+                (event.command, event.class) = (Text::const_new("DISCONNECT"), StatementClass::Disconnect)
             }
             Some(_) => return output.skip(SkipReason::ServerChatter),
             None => return output.reject(position, RejectReason::MissingField, "no \"name\" key", object),

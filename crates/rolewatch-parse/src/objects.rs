@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
+use rolewatch_event::Text;
 use sqlparser::ast::{CopySource, ObjectName, ObjectType, Query, Statement, Visit, Visitor};
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
@@ -31,7 +32,7 @@ pub(crate) enum SqlDialect {
 /// Finds the tables of statements, remembering recent answers.
 pub(crate) struct ObjectFinder {
     dialect: SqlDialect,
-    cache: HashMap<String, Vec<String>>,
+    cache: HashMap<String, Vec<Text>>,
 }
 
 #[derive(Default)]
@@ -94,14 +95,17 @@ impl ObjectFinder {
     }
 
     /// The tables `statement` names, in the order it names them.
-    pub(crate) fn objects(&mut self, statement: &str) -> Vec<String> {
+    pub(crate) fn objects(&mut self, statement: &str) -> Vec<Text> {
         if let Some(known) = self.cache.get(statement) {
             return known.clone();
         }
-        let objects = match self.dialect {
+        let objects: Vec<Text> = match self.dialect {
             SqlDialect::Postgres => parse_objects(&PostgreSqlDialect {}, statement),
             SqlDialect::MySql => parse_objects(&MySqlDialect {}, statement),
-        };
+        }
+        .into_iter()
+        .map(Text::from)
+        .collect();
         if self.cache.len() >= MAX_CACHED {
             self.cache.clear();
         }
@@ -140,7 +144,7 @@ mod tests {
             ("INSERT INTO t7 VALUES (1)", "t7"),
             ("DROP VIEW t8", "t8"),
         ] {
-            assert_eq!(postgres.objects(statement).first().map(String::as_str), Some(table), "{statement}");
+            assert_eq!(postgres.objects(statement).first().map(Text::as_str), Some(table), "{statement}");
         }
     }
 

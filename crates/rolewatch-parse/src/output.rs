@@ -163,7 +163,7 @@ pub(crate) fn parse_text(mut parser: impl RecordParser, file: &str, text: &str) 
     let mut output = ParseOutput::default();
     let mut offset = 0u64;
     for (index, line) in text.split('\n').enumerate() {
-        let position = SourcePosition::File { file: file.to_owned(), line: index as u64 + 1, offset };
+        let position = SourcePosition::File { file: file.into(), line: index as u64 + 1, offset };
         parser.parse_line(line.as_bytes(), &position, &mut output);
         offset += line.len() as u64 + 1;
     }

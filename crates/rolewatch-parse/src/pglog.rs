@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass};
+use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass, Text};
 
 use crate::ParserOptions;
 use crate::classify::classify;
@@ -59,21 +59,22 @@ struct Pending {
 const MAX_PENDING_SESSIONS: usize = 4096;
 
 pub(crate) struct PgLogInterpreter {
-    options: ParserOptions,
+    /// `ParserOptions::server`, as the events carry it.
+    server: Option<Text>,
     zone: Option<chrono_tz::Tz>,
     format: LogFormat,
     /// At most one held-back statement per session, by session id: found in O(1) however
     /// many sessions are open (a linear scan here was most of the time on busy servers).
-    pending: HashMap<String, Pending>,
+    pending: HashMap<Text, Pending>,
     /// The same sessions by `seq`, oldest first, for the bound.
-    pending_order: BTreeMap<u64, String>,
+    pending_order: BTreeMap<u64, Text>,
     next_seq: u64,
     /// Tables of failed statements, which pgAudit does not log.
     objects: ObjectFinder,
 }
 
-fn non_empty(field: Option<&str>) -> Option<String> {
-    field.filter(|text| !text.is_empty()).map(str::to_owned)
+fn non_empty(field: Option<&str>) -> Option<Text> {
+    field.filter(|text| !text.is_empty()).map(Text::from)
 }
 
 /// `password authentication failed for user "app_reader"` -> `app_reader`.
@@ -104,7 +105,7 @@ fn auth_failure_code(message: &str) -> Option<&'static str> {
 impl PgLogInterpreter {
     pub(crate) fn new(options: ParserOptions, zone: Option<chrono_tz::Tz>, format: LogFormat) -> Self {
         Self {
-            options,
+            server: options.server.as_deref().map(Text::from),
             zone,
             format,
             pending: HashMap::new(),
@@ -129,7 +130,7 @@ impl PgLogInterpreter {
         position: &SourcePosition,
     ) -> AuditEvent {
         let mut event = AuditEvent::new(ts, Source::Postgres, self.format);
-        event.server.clone_from(&self.options.server);
+        event.server.clone_from(&self.server);
         event.database = non_empty(record.dbname);
         event.role = non_empty(record.user);
         event.client_addr = non_empty(record.remote_host.filter(|host| *host != "[local]"));
@@ -185,25 +186,25 @@ impl PgLogInterpreter {
             {
                 let mut event = self.base_event(record, ts, position);
                 if event.role.is_none() {
-                    event.role = user_in_message(record.message).map(str::to_owned);
+                    event.role = user_in_message(record.message).map(Text::from);
                 }
-                event.command = "CONNECT".to_owned();
+                event.command = Text::const_new("CONNECT");
                 event.class = StatementClass::Connect;
                 event.success = false;
                 event.error_code = non_empty(record.state_code)
-                    .or_else(|| auth_failure_code(record.message).map(str::to_owned));
+                    .or_else(|| auth_failure_code(record.message).map(Text::from));
                 event.error_message = Some(record.message.to_owned());
                 event
             }
             _ if record.message.starts_with("connection authorized: ") => {
                 let mut event = self.base_event(record, ts, position);
-                event.command = "CONNECT".to_owned();
+                event.command = Text::const_new("CONNECT");
                 event.class = StatementClass::Connect;
                 event
             }
             _ if record.message.starts_with("disconnection: ") => {
                 let mut event = self.base_event(record, ts, position);
-                event.command = "DISCONNECT".to_owned();
+                event.command = Text::const_new("DISCONNECT");
                 event.class = StatementClass::Disconnect;
                 event
             }
@@ -233,9 +234,9 @@ impl PgLogInterpreter {
         }) {
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
-                && !event.objects.iter().any(|known| *known == object)
+                && !event.objects.iter().any(|known| known.as_str() == object.as_ref())
             {
-                event.objects.push(object.into_owned());
+                event.objects.push(Text::from(object));
             }
             if event.statement.is_none() {
                 event.statement = audit.statement.map(|statement| statement.into_owned());
@@ -248,9 +249,9 @@ impl PgLogInterpreter {
         }
         self.flush_session(&session, output);
         let mut event = self.base_event(record, ts, position);
-        event.command = audit.command.into_owned();
+        event.command = Text::from(audit.command);
         event.class = audit.class;
-        event.objects = audit.object_name.map(|object| vec![object.into_owned()]).unwrap_or_default();
+        event.objects = audit.object_name.map(|object| vec![Text::from(object)]).unwrap_or_default();
         event.statement = audit.statement.map(|statement| statement.into_owned());
         event.parameters = audit.parameters;
         event.rows = audit.rows;
@@ -264,7 +265,7 @@ impl PgLogInterpreter {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let session = session.into_owned();
+        let session = Text::from(session);
         self.pending_order.insert(seq, session.clone());
         let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
         self.pending.insert(session, Pending { seq, statement_id, substatement_id, event });
@@ -306,9 +307,9 @@ mod tests {
             };
             parser.parse_line(audit_line(session, 1).as_bytes(), &position, &mut output);
         }
-        let evicted: Vec<Option<String>> =
+        let evicted: Vec<Option<rolewatch_event::Text>> =
             output.events.iter().map(|event| event.session_id.clone()).collect();
-        assert_eq!(evicted, [Some("s0".to_owned()), Some("s1".to_owned())]);
+        assert_eq!(evicted, [Some("s0".into()), Some("s1".into())]);
         parser.finish(&mut output);
         assert_eq!(output.events.len(), sessions);
         let offsets: Vec<i64> = output.events.iter().filter_map(|event| event.source_offset).collect();

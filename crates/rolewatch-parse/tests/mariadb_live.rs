@@ -48,7 +48,7 @@ fn live_mariadb_audit_log_reads_as_the_workload_ran() {
     );
     assert_eq!(
         (insert.class, insert.objects.as_slice()),
-        (StatementClass::Write, &["shop.orders".to_owned()][..])
+        (StatementClass::Write, &[rolewatch_event::Text::from("shop.orders")][..])
     );
     assert_eq!(
         (insert.role.as_deref(), insert.client_addr.as_deref()),
@@ -60,7 +60,7 @@ fn live_mariadb_audit_log_reads_as_the_workload_ran() {
         only(events, "read", |event| event.statement.as_deref() == Some("SELECT * FROM orders WHERE id = 1"));
     assert_eq!(
         (read.class, read.success, read.objects.as_slice()),
-        (StatementClass::Read, true, &["shop.orders".to_owned()][..])
+        (StatementClass::Read, true, &[rolewatch_event::Text::from("shop.orders")][..])
     );
 
     let denied =

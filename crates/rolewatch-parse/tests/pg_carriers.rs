@@ -82,7 +82,7 @@ fn assert_workload_events(events: &[AuditEvent], with_error_codes: bool) {
     assert_eq!((copy.len(), copy[0].rows), (1, Some(0)));
 
     let denied = find(events, |event| !event.success && event.class != StatementClass::Connect);
-    let denied: Vec<(&str, StatementClass, Option<&str>, &[String])> = denied
+    let denied: Vec<(&str, StatementClass, Option<&str>, &[rolewatch_event::Text])> = denied
         .iter()
         .map(|event| {
             (
@@ -94,7 +94,7 @@ fn assert_workload_events(events: &[AuditEvent], with_error_codes: bool) {
         })
         .collect();
     let code = |code| with_error_codes.then_some(code);
-    let salaries = ["hr.salaries".to_owned()];
+    let salaries = [rolewatch_event::Text::from("hr.salaries")];
     assert_eq!(
         denied,
         [

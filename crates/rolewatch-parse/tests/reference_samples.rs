@@ -7,7 +7,7 @@
 mod common;
 
 use common::parse_bytes;
-use rolewatch_event::{AuditEvent, LogFormat, StatementClass, format_rfc3339};
+use rolewatch_event::{AuditEvent, LogFormat, StatementClass, Text, format_rfc3339};
 use rolewatch_parse::{ParseOutput, ParserOptions, RejectReason, SkipReason};
 
 fn data(name: &str) -> Vec<u8> {
@@ -39,7 +39,7 @@ fn reasons(output: &ParseOutput) -> Vec<(RejectReason, u64)> {
 }
 
 /// `(command, class, success, error_code, objects)` of an event, for compact expectations.
-type Summary = (String, StatementClass, bool, Option<String>, Vec<String>);
+type Summary = (Text, StatementClass, bool, Option<Text>, Vec<Text>);
 
 fn summary(events: &[AuditEvent]) -> Vec<Summary> {
     events
@@ -64,11 +64,11 @@ fn row(
     objects: &[&str],
 ) -> Summary {
     (
-        command.to_owned(),
+        command.into(),
         class,
         success,
-        error_code.map(str::to_owned),
-        objects.iter().map(|object| (*object).to_owned()).collect(),
+        error_code.map(Text::from),
+        objects.iter().map(|object| Text::from(*object)).collect(),
     )
 }
 
@@ -308,7 +308,7 @@ fn mariadb_12_host_port_and_escaped_newlines() {
     let last = output.events.last().unwrap();
     assert_eq!(
         (last.command.as_str(), last.objects.clone()),
-        ("RENAME", vec!["test.t1".to_owned(), "test.renamed_t1".to_owned()])
+        ("RENAME", vec![Text::from("test.t1"), Text::from("test.renamed_t1")])
     );
     let multi_line = output
         .events

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use rolewatch_event::{AuditEvent, LogFormat, SourcePosition};
@@ -140,7 +141,8 @@ impl InputCounts {
 /// Feeds physical lines to a parser with their positions, and cuts its output into chunks.
 /// Shared by the one-shot [`SourceReader`] and the file tailer of `rolewatch run`.
 pub struct LineFeeder {
-    name: String,
+    /// Shared by the position of every line.
+    name: Arc<str>,
     parser: Box<dyn RecordParser>,
     output: ParseOutput,
     chunk_events: usize,
@@ -154,7 +156,7 @@ impl LineFeeder {
     /// A feeder for the input called `name` (in positions), starting at its first byte.
     pub fn new(name: String, parser: Box<dyn RecordParser>, chunk_events: usize) -> Self {
         Self {
-            name,
+            name: Arc::from(name),
             parser,
             output: ParseOutput::default(),
             chunk_events: chunk_events.max(1),
@@ -191,7 +193,7 @@ impl LineFeeder {
     /// is taken and counted.
     pub fn cut_chunk(&mut self) -> Chunk {
         self.parser.finish(&mut self.output);
-        let span = Span::Bytes { path: self.name.clone(), start: self.chunk_start, end: self.offset };
+        let span = Span::Bytes { path: self.name.to_string(), start: self.chunk_start, end: self.offset };
         self.chunk_start = self.offset;
         // The next chunk's events get their room now: growing a vector of 65,536 events by
         // doubling copied it over and over into fresh pages (page faults were a fifth of an
@@ -468,7 +470,7 @@ mod tests {
         let expected_offset = audit_line(1).len() as u64 + 2;
         assert_eq!(
             chunk.rejected[0].position,
-            SourcePosition::File { file: input.display_name(), line: 2, offset: expected_offset }
+            SourcePosition::File { file: input.display_name().into(), line: 2, offset: expected_offset }
         );
         assert!(reader.next_chunk().unwrap().is_none());
         assert_eq!(reader.counts().lines, 3);

@@ -326,7 +326,7 @@ mod tests {
     use super::*;
 
     fn kafka(offset: i64) -> SourcePosition {
-        SourcePosition::Kafka { topic: "pg".to_owned(), partition: 1, offset }
+        SourcePosition::Kafka { topic: "pg".into(), partition: 1, offset }
     }
 
     fn event_at(position: &SourcePosition) -> AuditEvent {
@@ -393,7 +393,7 @@ mod tests {
 
     #[test]
     fn file_chunks_are_trimmed_at_the_durable_byte() {
-        let position = |offset: u64| SourcePosition::File { file: "a.log".to_owned(), line: 1, offset };
+        let position = |offset: u64| SourcePosition::File { file: "a.log".into(), line: 1, offset };
         let chunk = Chunk {
             events: [0, 100, 200, 300].map(|offset| event_at(&position(offset))).to_vec(),
             rejected: Vec::new(),

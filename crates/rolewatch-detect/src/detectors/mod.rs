@@ -16,7 +16,7 @@ pub mod source_silent;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rolewatch_event::{Alert, AuditEvent, Severity};
+use rolewatch_event::{Alert, AuditEvent, Severity, Text};
 
 use crate::ConfigError;
 use crate::patterns::parse_duration;
@@ -98,8 +98,17 @@ pub(crate) fn origin_phrase(event: &AuditEvent) -> String {
 }
 
 /// "public.orders, public.items" or "an unnamed relation".
-pub(crate) fn objects_phrase(objects: &[String]) -> String {
-    if objects.is_empty() { "an unnamed relation".to_owned() } else { objects.join(", ") }
+/// An alert's copy of an event's text field.
+fn owned(text: Option<&Text>) -> Option<String> {
+    text.map(Text::to_string)
+}
+
+pub(crate) fn objects_phrase(objects: &[Text]) -> String {
+    if objects.is_empty() {
+        "an unnamed relation".to_owned()
+    } else {
+        objects.iter().map(Text::as_str).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// " (failed: permission denied ...)" for failed statements, "" otherwise.
@@ -128,21 +137,21 @@ pub(crate) fn alert_for(
 ) -> Alert {
     let mut labels = BTreeMap::new();
     labels.insert("success".to_owned(), event.success.to_string());
-    labels.insert("command".to_owned(), event.command.clone());
+    labels.insert("command".to_owned(), event.command.to_string());
     Alert {
         id: String::new(),
         detector: detector.to_owned(),
         severity,
-        role: event.role.clone(),
+        role: owned(event.role.as_ref()),
         ts: event.ts,
         summary,
         source: event.source,
-        server: event.server.clone(),
-        database: event.database.clone(),
-        client_addr: event.client_addr.clone(),
-        application: event.application.clone(),
-        session_id: event.session_id.clone(),
-        objects: event.objects.clone(),
+        server: owned(event.server.as_ref()),
+        database: owned(event.database.as_ref()),
+        client_addr: owned(event.client_addr.as_ref()),
+        application: owned(event.application.as_ref()),
+        session_id: owned(event.session_id.as_ref()),
+        objects: event.objects.iter().map(Text::to_string).collect(),
         evidence: event.statement.clone(),
         count: 1,
         last_ts: event.ts,

@@ -9,7 +9,7 @@
 use crate::fast::{FastMap, FastSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rolewatch_event::{Alert, AuditEvent, Severity, format_rfc3339};
+use rolewatch_event::{Alert, AuditEvent, Severity, Text, format_rfc3339};
 use serde::{Deserialize, Serialize};
 
 use super::{Common, Detector, EventContext, alert_for};
@@ -74,7 +74,7 @@ pub(crate) struct NewOrigin {
     known: FastMap<String, Known>,
     /// The last (role, address, application) checked: consecutive events of a session share
     /// it, and comparing strings is cheaper than three hash lookups.
-    last_checked: Option<(String, Option<String>, Option<String>)>,
+    last_checked: Option<(String, Option<Text>, Option<Text>)>,
 }
 
 impl NewOrigin {

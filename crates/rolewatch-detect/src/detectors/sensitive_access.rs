@@ -93,7 +93,7 @@ impl Detector for SensitiveAccess {
         } else {
             for object in &event.objects {
                 if self.sensitive.is_sensitive(object) {
-                    touched.push(object.clone());
+                    touched.push(object.to_string());
                 }
             }
         }
@@ -133,7 +133,7 @@ mod tests {
 
     fn read_of(role: &str, objects: &[&str], statement: &str, success: bool) -> AuditEvent {
         let mut read = event(role, 0);
-        read.objects = objects.iter().map(|object| (*object).to_owned()).collect();
+        read.objects = objects.iter().map(|object| (*object).into()).collect();
         read.statement = Some(statement.into());
         read.success = success;
         read.error_message = (!success).then(|| "permission denied for table salaries".into());

@@ -44,7 +44,7 @@ pub fn chunk(path: &str, first: u64, count: u64) -> (Vec<AuditEvent>, Vec<DeadLe
     let mut dead_letters = Vec::new();
     for record in first..first + count {
         let position =
-            SourcePosition::File { file: path.to_owned(), line: record + 1, offset: record * RECORD_BYTES };
+            SourcePosition::File { file: path.into(), line: record + 1, offset: record * RECORD_BYTES };
         if record % 7 == 6 {
             dead_letters.push(DeadLetter {
                 position,
@@ -60,10 +60,10 @@ pub fn chunk(path: &str, first: u64, count: u64) -> (Vec<AuditEvent>, Vec<DeadLe
             Source::Postgres,
             LogFormat::PgauditJsonlog,
         );
-        event.role = Some(format!("role_{}", record % 3));
+        event.role = Some(format!("role_{}", record % 3).into());
         event.command = "SELECT".into();
         event.class = StatementClass::Read;
-        event.objects = vec![format!("public.t{}", record % 5)];
+        event.objects = vec![format!("public.t{}", record % 5).into()];
         event.statement = Some(format!("SELECT * FROM public.t{} WHERE id = {record}", record % 5));
         event.rows = Some(record);
         event.set_position(&position);

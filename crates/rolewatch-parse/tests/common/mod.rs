@@ -23,7 +23,7 @@ pub fn parse_bytes(format: LogFormat, options: &ParserOptions, name: &str, bytes
         lines.pop();
     }
     for (index, line) in lines.into_iter().enumerate() {
-        let position = SourcePosition::File { file: name.to_owned(), line: index as u64 + 1, offset };
+        let position = SourcePosition::File { file: name.into(), line: index as u64 + 1, offset };
         offset += line.len() as u64 + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         parser.parse_line(line, &position, &mut output);

@@ -28,6 +28,16 @@ struct Summary {
     failed: u64,
 }
 
+/// Adds one to `key`'s count, copying the key only the first time it is seen.
+fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(count) => *count += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(args: ParseArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
@@ -40,9 +50,8 @@ pub fn run(args: ParseArgs) -> anyhow::Result<()> {
             rejects.report(&chunk.rejected)?;
             for event in &chunk.events {
                 if args.summary {
-                    *summary.by_class.entry(event.class.as_str().to_owned()).or_default() += 1;
-                    let role = event.role.clone().unwrap_or_else(|| "(none)".to_owned());
-                    *summary.by_role.entry(role).or_default() += 1;
+                    count(&mut summary.by_class, event.class.as_str());
+                    count(&mut summary.by_role, event.role.as_deref().unwrap_or("(none)"));
                     summary.failed += u64::from(!event.success);
                 } else {
                     serde_json::to_writer(&mut out, event).context("cannot encode an event")?;
