@@ -23,16 +23,9 @@ use rolewatch_e2e::{
 const GENEROUS: Duration = Duration::from_secs(120);
 use rolewatch_e2e::KAFKA_BROKER as BROKER;
 
-/// A pgAudit jsonlog line for statement `n` (of session `n % 7`).
+/// `key|value` for statement `n`: a pgAudit jsonlog line keyed by its session.
 fn record(n: usize) -> String {
-    let session = n % 7;
-    format!(
-        r#"s{session}|{{"timestamp":"2026-11-26 10:{:02}:{:02}.{:03} UTC","user":"app_reader","dbname":"shop","pid":{},"session_id":"6565.{session}","error_severity":"LOG","message":"AUDIT: SESSION,{n},1,READ,SELECT,TABLE,public.orders,SELECT {n} FROM orders,<none>,1"}}"#,
-        n / 60_000 % 60,
-        n / 1000 % 60,
-        n % 1000,
-        1000 + session
-    )
+    format!("s{}|{}", n % 7, rolewatch_e2e::pgaudit_statement(n))
 }
 
 /// Produces records `range` with kcat, keyed by session (`key|value`).
@@ -45,37 +38,11 @@ fn unique() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
 }
 
-/// Writes `dir/rolewatch.toml`: the example config, the lake at `lake` (shared by instances),
-/// small chunks (many manifests, many places to crash), and a short session timeout so that
-/// the group notices a killed member quickly.
+/// Writes `dir/rolewatch.toml` for a consumer of `topic` storing into `lake` (shared by
+/// instances).
 fn write_config(dir: &Path, lake: &Path, topic: &str, group: &str, strategy: &str) {
     std::fs::create_dir_all(dir).unwrap();
-    let example =
-        std::fs::read_to_string(rolewatch_e2e::repo_root().join("examples/rolewatch.toml")).unwrap();
-    let example = example.replacen(
-        "[lake]\npath = \"./rolewatch-data\"\n",
-        &format!("[lake]\npath = \"{}\"\nchunk_events = 250\n", lake.display()),
-        1,
-    );
-    let config = format!(
-        "{example}
-[source.kafka]
-brokers = [\"{BROKER}\"]
-topics = [\"{topic}\"]
-group_id = \"{group}\"
-format = \"pgaudit-jsonlog\"
-flush_interval = \"200ms\"
-chunk_events = 250
-
-[source.kafka.client]
-\"session.timeout.ms\" = \"6000\"
-\"heartbeat.interval.ms\" = \"500\"
-\"partition.assignment.strategy\" = \"{strategy}\"
-
-[metrics]
-listen = \"127.0.0.1:0\"
-"
-    );
+    let config = rolewatch_e2e::kafka_run_config(&lake.display().to_string(), BROKER, topic, group, strategy);
     std::fs::write(dir.join("rolewatch.toml"), config).unwrap();
 }
 

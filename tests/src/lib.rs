@@ -100,6 +100,52 @@ pub fn read_parquet(files: &[PathBuf]) -> Vec<RecordBatch> {
     batches
 }
 
+/// A pgAudit jsonlog line (the one-line record a shipper sends) for statement `n` of session
+/// `n % 7`: a `SELECT` whose text and statement id carry `n`, at a time that grows with `n`.
+pub fn pgaudit_statement(n: usize) -> String {
+    let session = n % 7;
+    format!(
+        r#"{{"timestamp":"2026-11-26 10:{:02}:{:02}.{:03} UTC","user":"app_reader","dbname":"shop","pid":{},"session_id":"6565.{session}","error_severity":"LOG","message":"AUDIT: SESSION,{n},1,READ,SELECT,TABLE,public.orders,SELECT {n} FROM orders,<none>,1"}}"#,
+        n / 60_000 % 60,
+        n / 1000 % 60,
+        n % 1000,
+        1000 + session
+    )
+}
+
+/// A `rolewatch run` config for one member of consumer group `group` reading `topic` from
+/// `broker` into the lake at `lake` (a path or `s3://` URL): the example config, small chunks
+/// (many manifests, many places to fail), a short flush interval, a short session timeout so
+/// that the group notices a killed member quickly, the given assignment `strategy`, and
+/// metrics on a free port.
+pub fn kafka_run_config(lake: &str, broker: &str, topic: &str, group: &str, strategy: &str) -> String {
+    let example =
+        std::fs::read_to_string(repo_root().join("examples/rolewatch.toml")).expect("the example config");
+    let lake_table = "[lake]\npath = \"./rolewatch-data\"\n";
+    assert!(example.contains(lake_table), "examples/rolewatch.toml changed its [lake] table");
+    let example =
+        example.replacen(lake_table, &format!("[lake]\npath = \"{lake}\"\nchunk_events = 250\n"), 1);
+    format!(
+        "{example}
+[source.kafka]
+brokers = [\"{broker}\"]
+topics = [\"{topic}\"]
+group_id = \"{group}\"
+format = \"pgaudit-jsonlog\"
+flush_interval = \"200ms\"
+chunk_events = 250
+
+[source.kafka.client]
+\"session.timeout.ms\" = \"6000\"
+\"heartbeat.interval.ms\" = \"500\"
+\"partition.assignment.strategy\" = \"{strategy}\"
+
+[metrics]
+listen = \"127.0.0.1:0\"
+"
+    )
+}
+
 /// The broker of `scripts/kafka.sh`.
 pub const KAFKA_BROKER: &str = "127.0.0.1:9092";
 
@@ -356,6 +402,11 @@ impl Daemon {
         Daemon { child, address, lines, seen }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The current `/metrics` text (empty if the scrape failed).
     pub fn scrape(&self) -> String {
         http_get(&self.address, "/metrics").map(|(_, body)| body).unwrap_or_default()
@@ -429,6 +480,99 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = Command::new(&self.script).arg("stop").arg(&self.dir).output();
+    }
+}
+
+/// A real S3-compatible server, MinIO from `scripts/minio.sh`, with its data, port and client
+/// configuration in a directory of its own; stopped when dropped.
+pub struct Minio {
+    dir: PathBuf,
+}
+
+impl Minio {
+    /// The user `scripts/minio.sh` makes the server's root.
+    pub const ROOT_USER: &'static str = "rolewatch";
+
+    /// Starts a server in `dir` (created if needed).
+    pub fn start(dir: &Path) -> Minio {
+        let minio = Minio { dir: dir.to_path_buf() };
+        minio.script(&["start"]);
+        minio
+    }
+
+    /// Starts the server again after [`Minio::stop`]: the same data, on the same port.
+    pub fn restart(&self) {
+        self.script(&["start"]);
+    }
+
+    /// Stops the server; returns once its process is gone.
+    pub fn stop(&self) {
+        self.script(&["stop"]);
+    }
+
+    /// Creates a bucket.
+    pub fn make_bucket(&self, bucket: &str) {
+        self.script(&["mb", bucket]);
+    }
+
+    /// The variables that point a lake `s3://` URL at this server, as its root user.
+    pub fn root_env(&self) -> Vec<(String, String)> {
+        self.script(&["env"])
+            .lines()
+            .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
+    }
+
+    /// Runs the MinIO client as the root user (the server is the alias `local`); returns its
+    /// standard output.
+    pub fn mc(&self, args: &[&str]) -> String {
+        let mut all = vec!["mc"];
+        all.extend_from_slice(args);
+        self.script(&all)
+    }
+
+    /// Every object under `path` (`bucket/prefix`): its key and what changes when an object is
+    /// written again (ETag and modification time).
+    pub fn objects(&self, path: &str) -> std::collections::BTreeMap<String, (String, String)> {
+        let listing = self.mc(&["ls", "--recursive", "--json", &format!("local/{path}")]);
+        listing
+            .lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).expect("mc ls --json lines");
+                let field =
+                    |name: &str| entry.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
+                (field("key").to_owned(), (field("etag").to_owned(), field("lastModified").to_owned()))
+            })
+            .collect()
+    }
+
+    /// Copies every object under `path` (`bucket/prefix`) into the empty or missing directory
+    /// `into`, so that the local readers ([`committed_files`], [`read_parquet`]) can read it.
+    pub fn download(&self, path: &str, into: &Path) {
+        let _ = std::fs::remove_dir_all(into);
+        std::fs::create_dir_all(into).expect("a download directory");
+        self.mc(&["mirror", &format!("local/{path}"), into.to_str().expect("a UTF-8 path")]);
+    }
+
+    fn script(&self, args: &[&str]) -> String {
+        let script = repo_root().join("scripts/minio.sh");
+        let (action, rest) = args.split_first().expect("an action");
+        let output =
+            Command::new(&script).arg(action).arg(&self.dir).args(rest).output().expect("minio.sh runs");
+        assert!(
+            output.status.success(),
+            "minio.sh {args:?} failed (run scripts/minio.sh install first?)\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for Minio {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("scripts/minio.sh")).arg("stop").arg(&self.dir).output();
     }
 }
 
