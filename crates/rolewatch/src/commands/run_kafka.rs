@@ -19,6 +19,27 @@ const LAG_INTERVAL: Duration = Duration::from_secs(10);
 /// The `source` label of the Kafka source's metrics.
 pub const KAFKA_SOURCE: &str = "kafka";
 
+/// The wait before the first retry of a chunk the lake refused; it doubles with every further
+/// failure up to [`RETRY_MAX`], so a store that keeps refusing (a revoked permission, a full
+/// disk) costs an encode and a put every few seconds, not on every tick.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+
+/// The longest wait between retries of a stalled chunk.
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// The wait before retrying a chunk that failed `failures` times in a row (at least once).
+fn retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    RETRY_FIRST.saturating_mul(1 << doublings).min(RETRY_MAX)
+}
+
+/// A chunk the lake refused, waiting for its retry.
+struct Stalled {
+    stream: StreamId,
+    chunk: Chunk,
+    retry_at: Instant,
+}
+
 /// The consumer, its buffers, and the partitions stalled on a chunk that cannot be stored.
 pub struct KafkaRun {
     pub source: KafkaSource,
@@ -27,7 +48,9 @@ pub struct KafkaRun {
     pub buffers: KafkaBuffers,
     positions: Arc<MemoryPositions>,
     topics: Vec<String>,
-    stalled: BTreeMap<PartitionKey, (StreamId, Chunk)>,
+    stalled: BTreeMap<PartitionKey, Stalled>,
+    /// Failures in a row per partition, for the retry backoff; cleared once a chunk is stored.
+    failures: BTreeMap<PartitionKey, u32>,
     flush_interval: Duration,
     lag_checked: Instant,
 }
@@ -63,6 +86,7 @@ impl KafkaRun {
             positions,
             topics,
             stalled: BTreeMap::new(),
+            failures: BTreeMap::new(),
             flush_interval,
             lag_checked: Instant::now(),
         })
@@ -114,6 +138,7 @@ impl KafkaRun {
                 self.buffers.revoke(&partitions);
                 for key in &partitions {
                     self.stalled.remove(key);
+                    self.failures.remove(key);
                     let labels = [key.0.as_str(), &key.1.to_string()];
                     let _ = metrics.kafka_lag.remove_label_values(&labels);
                     let _ = metrics.kafka_stalled.remove_label_values(&labels);
@@ -127,15 +152,27 @@ impl KafkaRun {
         metrics.kafka_assigned.set(i64::try_from(self.source.assignment().len()).unwrap_or(i64::MAX));
     }
 
-    /// Chunks due: stalled ones first (a retry), then buffers older than the flush interval.
+    /// Chunks due: stalled ones whose retry time has come first, then buffers older than the
+    /// flush interval (never of a partition still stalled: its chunk goes first). `all` (at
+    /// shutdown) takes every stalled chunk and every buffer now.
     pub fn due(&mut self, all: bool) -> Vec<ReadyChunk> {
-        let mut ready: Vec<ReadyChunk> = std::mem::take(&mut self.stalled)
+        let now = Instant::now();
+        let retry: Vec<PartitionKey> = self
+            .stalled
+            .iter()
+            .filter(|(_, stalled)| all || stalled.retry_at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut ready: Vec<ReadyChunk> = retry
             .into_iter()
-            .map(|(key, (stream, chunk))| ReadyChunk { key, stream, chunk })
+            .filter_map(|key| {
+                let Stalled { stream, chunk, .. } = self.stalled.remove(&key)?;
+                Some(ReadyChunk { key, stream, chunk })
+            })
             .collect();
         let keys = if all { self.buffers.pending() } else { self.buffers.due(self.flush_interval) };
         for key in keys {
-            if ready.iter().all(|chunk| chunk.key != key) {
+            if ready.iter().all(|chunk| chunk.key != key) && !self.stalled.contains_key(&key) {
                 ready.extend(self.cut(&key));
             }
         }
@@ -155,6 +192,7 @@ impl KafkaRun {
     /// After a chunk is stored: its offsets are durable, then committed to Kafka for lag
     /// tools, and a paused partition resumes.
     pub fn stored(&mut self, ready: &ReadyChunk, metrics: &Metrics) {
+        self.failures.remove(&ready.key);
         let Span::Offsets { topic, partition, last, .. } = &ready.chunk.span else { return };
         self.positions.set_durable(topic, *partition, *last);
         if let Err(error) = self.source.commit(topic, *partition, *last) {
@@ -172,13 +210,18 @@ impl KafkaRun {
     /// A chunk could not be stored: the partition is paused and the chunk kept for a retry;
     /// nothing after it is stored first.
     pub fn stall(&mut self, ready: ReadyChunk, error: &anyhow::Error, metrics: &Metrics) {
+        let failures = self.failures.entry(ready.key.clone()).or_default();
+        *failures += 1;
+        let wait = retry_delay(*failures);
         tracing::error!(topic = %ready.key.0, partition = ready.key.1, error = %format!("{error:#}"),
+            failures = *failures, retry_in = ?wait,
             "cannot store a chunk; the partition is paused and the chunk retried");
         metrics.kafka_stalled.with_label_values(&[ready.key.0.as_str(), &ready.key.1.to_string()]).set(1);
         if let Err(error) = self.source.pause(&ready.key.0, ready.key.1) {
             tracing::warn!(topic = %ready.key.0, partition = ready.key.1, %error, "cannot pause the partition");
         }
-        self.stalled.insert(ready.key.clone(), (ready.stream, ready.chunk));
+        let retry_at = Instant::now() + wait;
+        self.stalled.insert(ready.key, Stalled { stream: ready.stream, chunk: ready.chunk, retry_at });
     }
 
     /// Refreshes readiness and, every few seconds, consumer lag.
@@ -214,4 +257,21 @@ async fn stored_kafka_offsets(lake: &Lake, topics: &[String]) -> anyhow::Result<
             _ => None,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused chunk is retried soon, then ever less often, never less than every RETRY_MAX.
+    #[test]
+    fn retries_back_off_exponentially_up_to_a_bound() {
+        let waits: Vec<Duration> = (1..=8).map(retry_delay).collect();
+        assert_eq!(waits[0], RETRY_FIRST);
+        assert!(waits.windows(2).all(|pair| pair[1] >= pair[0]), "{waits:?}");
+        assert_eq!(waits[1], RETRY_FIRST * 2);
+        assert_eq!(waits[7], RETRY_MAX);
+        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
+        assert_eq!(retry_delay(0), RETRY_FIRST);
+    }
 }
