@@ -1,7 +1,7 @@
 //! Crashes and rebalances of `rolewatch run` on a real Apache Kafka broker (scripts/kafka.sh),
-//! RELIABILITY.md AT-01 and AT-02: whatever happens to the consumers, the lake's committed view
-//! (the files its manifests list) holds every produced record exactly once, and no stored object
-//! ever changes.
+//! RELIABILITY.md AT-01 (random SIGKILLs, and a crash at each commit step) and AT-02: whatever
+//! happens to the consumers, the lake's committed view (the files its manifests list) holds
+//! every produced record exactly once, and no stored object ever changes.
 //!
 //! The records are pgAudit jsonlog lines, one statement each, keyed by session as a shipper
 //! keys them, so they spread over the topic's 3 partitions. Each is identified in the lake by
@@ -141,6 +141,41 @@ fn random_sigkills_lose_nothing_and_store_nothing_twice() {
     let stderr = daemon.stop(GENEROUS);
     assert!(drained, "the last run did not store everything:\n{stderr}");
     assert_exactly_once(&lake, produced, &before);
+}
+
+/// AT-01, the commit steps: the daemon aborts (as a crash would: nothing flushed) when its
+/// second chunk reaches a step of the commit (`ROLEWATCH_CRASH_AT`, a test hook), and is then
+/// restarted without the hook. Whether the crash left written but unlisted files (after the
+/// files, before the manifest) or a manifest whose offsets were never committed to Kafka (after
+/// the manifest), the committed view ends with every record once and nothing overwritten.
+#[test]
+fn a_crash_at_each_commit_step_loses_nothing_and_stores_nothing_twice() {
+    run_script("scripts/kafka.sh", &[Path::new("start")]);
+    for step in ["after-files", "after-manifest"] {
+        let work = tempfile::tempdir().unwrap();
+        let id = unique();
+        let topic = format!("pgaudit.step.{id}");
+        let lake = work.path().join("lake");
+        write_config(work.path(), &lake, &topic, &format!("rolewatch-step-{id}"), "range");
+        produce(&topic, 0..6000);
+        let crashing = Daemon::start(work.path(), &[("ROLEWATCH_CRASH_AT", &format!("{step}:2"))], GENEROUS);
+        let (status, stderr) = crashing.wait_exit(GENEROUS);
+        let status = status.unwrap_or_else(|| panic!("{step}: the daemon did not crash:\n{stderr}"));
+        assert!(!status.success(), "{step}: the daemon exited cleanly instead of crashing:\n{stderr}");
+        assert!(stderr.contains("ROLEWATCH_CRASH_AT"), "{step}: not the planted crash:\n{stderr}");
+        let before = snapshot(&lake);
+        let listed_before = committed_files(&lake, "events/").len();
+        let on_disk = before.keys().filter(|path| path.to_string_lossy().contains("/events/")).count();
+        if step == "after-files" {
+            assert!(on_disk > listed_before, "{step}: the crash left no written-but-unlisted file");
+        }
+        produce(&topic, 6000..9000);
+        let daemon = Daemon::start(work.path(), &[], GENEROUS);
+        let drained = wait_until(GENEROUS, || committed(&lake).len() >= 9000);
+        let stderr = daemon.stop(GENEROUS);
+        assert!(drained, "{step}: the restarted daemon did not store everything:\n{stderr}");
+        assert_exactly_once(&lake, 9000, &before);
+    }
 }
 
 /// AT-02: two members of one group share the lake; A is SIGKILLed after B joined (its

@@ -421,6 +421,21 @@ impl Daemon {
         self.seen.join("\n")
     }
 
+    /// Waits (bounded by `limit`) for the process to end by itself; returns its exit status
+    /// (`None` if it was still running, and was then killed) and what it wrote on stderr.
+    pub fn wait_exit(mut self, limit: std::time::Duration) -> (Option<std::process::ExitStatus>, String) {
+        let exited = wait_until(limit, || self.child.try_wait().expect("try_wait").is_some());
+        if !exited {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("wait");
+        // The reader thread sees the pipe close right after the exit.
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        (exited.then_some(status), self.seen.join("\n"))
+    }
+
     /// Sends SIGTERM, waits (bounded by `limit`) for the exit, asserts it was clean, and
     /// returns everything the daemon wrote on stderr.
     pub fn stop(mut self, limit: std::time::Duration) -> String {

@@ -5,7 +5,8 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -62,6 +63,45 @@ pub struct Pipeline {
     incidents: HashSet<String>,
 }
 
+/// A step of a chunk's commit where [`crash_point`] can stop the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CrashStep {
+    /// The chunk's files are written; its manifest is not.
+    AfterFiles,
+    /// Its manifest is written; detection and the Kafka offset commit have not run.
+    AfterManifest,
+}
+
+impl CrashStep {
+    fn name(self) -> &'static str {
+        match self {
+            Self::AfterFiles => "after-files",
+            Self::AfterManifest => "after-manifest",
+        }
+    }
+}
+
+/// A test hook for the crash tests of RELIABILITY.md AT-01 ("a crash at each commit step"):
+/// `ROLEWATCH_CRASH_AT=<step>[:<n>]` aborts the process, as a crash would (nothing flushed, no
+/// destructor run), the `n`-th time (default the first) a chunk reaches `step`
+/// (`after-files` or `after-manifest`). Never set in production; unset, this is one load.
+fn crash_point(step: CrashStep) {
+    static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static REACHED: AtomicU64 = AtomicU64::new(0);
+    let plan = PLAN.get_or_init(|| {
+        let value = std::env::var("ROLEWATCH_CRASH_AT").ok()?;
+        let (name, nth) = value.split_once(':').unwrap_or((value.as_str(), "1"));
+        Some((name.to_owned(), nth.parse().unwrap_or(1)))
+    });
+    if let Some((name, nth)) = plan
+        && name == step.name()
+        && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == *nth
+    {
+        tracing::error!(step = name, "ROLEWATCH_CRASH_AT: aborting here, as a crash would");
+        std::process::abort();
+    }
+}
+
 impl Pipeline {
     /// A pipeline writing to `lake` and detecting with `detection`.
     pub fn new(lake: Lake, detection: DetectionRun, metrics: Arc<Metrics>) -> Self {
@@ -111,8 +151,10 @@ impl Pipeline {
         let stored = async {
             let mut files = self.lake.write_events(stream, &chunk.events).await?;
             files.extend(self.lake.write_dead_letters(stream, &dead_letters).await?);
+            crash_point(CrashStep::AfterFiles);
             let positions = BTreeMap::from([(stream.clone(), range)]);
             let outcome = self.lake.commit(&files, &positions, Utc::now()).await?;
+            crash_point(CrashStep::AfterManifest);
             Ok::<_, LakeError>((files, outcome))
         }
         .await;
