@@ -174,7 +174,13 @@ pub fn committed_files(lake: &Path, prefix: &str) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(lake.join("_manifests")) else { return Vec::new() };
     let mut files = Vec::new();
     for entry in entries {
-        let bytes = std::fs::read(entry.expect("a manifest entry").path()).expect("a readable manifest");
+        let path = entry.expect("a manifest entry").path();
+        // A manifest being written is a staging file (`<key>#<n>`) that the put links into
+        // place and removes: it may vanish between the listing and the read.
+        if path.extension().is_none_or(|extension| extension != "json") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("a readable manifest");
         let manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("a JSON manifest");
         for file in manifest.get("files").and_then(serde_json::Value::as_array).into_iter().flatten() {
             let key = file.get("key").and_then(serde_json::Value::as_str).expect("a file key");
