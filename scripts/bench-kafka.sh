@@ -66,15 +66,27 @@ until [[ -n $address ]]; do
   sleep 0.05
 done
 metric() { curl -s "$address/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
-until [[ $(metric 'rolewatch_source_records_total{source="kafka"}') == "$N" ]]; do sleep 0.05; done
+# Samples of (time, events stored) every 0.1 s, for the steady rate below.
+: >"$WORK/samples"
+until [[ $(metric 'rolewatch_source_records_total{source="kafka"}') == "$N" ]]; do
+  echo "$(now) $(metric rolewatch_lake_events_stored_total)" >>"$WORK/samples"
+  sleep 0.1
+done
 # Everything read is stored once the buffers are cut (within flush_interval).
 stored_before=""
 until [[ -n $stored_before && $(metric rolewatch_lake_events_stored_total) == "$stored_before" ]]; do
   stored_before=$(metric rolewatch_lake_events_stored_total)
+  echo "$(now) $stored_before" >>"$WORK/samples"
   sleep 1.2
 done
 rolewatch_seconds=$(echo "$(now) - $start - 1.2" | bc)
 events=$(metric rolewatch_lake_events_stored_total)
+# The steady rate: events stored between the samples where the count first passed 10% and 90%
+# of the total (leaves out starting, joining the group, and the last flush_interval wait).
+steady=$(awk -v total="$events" '
+  $2 != "" && !low && $2 >= total * 0.1 { t1 = $1; e1 = $2; low = 1 }
+  $2 != "" && !high && $2 >= total * 0.9 { t2 = $1; e2 = $2; high = 1 }
+  END { if (high && t2 > t1) printf "%.0f", (e2 - e1) / (t2 - t1); else print "n/a" }' "$WORK/samples")
 kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
 lake_bytes=$(du -sb "$WORK/lake/events" | cut -f1)
 
@@ -83,3 +95,4 @@ printf 'kcat -C to /dev/null (1 core):   %6.2f s  %10.0f records/s\n' "$kcat_sec
 printf 'rolewatch run to lake (1 core):  %6.2f s  %10.0f events/s (%s events, %s lake bytes)\n' \
   "$rolewatch_seconds" "$(echo "$events / $rolewatch_seconds" | bc -l)" "$events" "$lake_bytes"
 printf 'ratio rolewatch/kcat: %.2f\n' "$(echo "$rolewatch_seconds / $kcat_seconds" | bc -l)"
+printf 'rolewatch steady rate (10%%..90%% of the events stored): %s events/s\n' "$steady"
