@@ -6,7 +6,8 @@
 # core (taskset -c 0):
 #   1. kcat -C drains the topic to /dev/null: the cost of just reading it;
 #   2. rolewatch run consumes it into a fresh lake, until /metrics shows N records read and
-#      every chunk stored; the time includes joining the consumer group.
+#      every chunk stored; the time includes joining the consumer group. It also prints the
+#      steady rate: events stored between the moments 10% and 90% of them were stored.
 #
 # Usage: scripts/bench-kafka.sh [N] [ROLEWATCH_BINARY]   (default 1000000, target/release/rolewatch)
 set -euo pipefail
