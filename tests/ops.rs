@@ -826,7 +826,7 @@ fn consume(topic: &str) -> Vec<(String, String)> {
 
 /// The rsyslog recipe, run as it is (only its broker, paths and topics pointed at this test):
 /// a jsonlog file written line by line arrives in Kafka one line per message, unchanged, keyed
-/// by host name.
+/// by host name, and `rolewatch run` stores exactly the events the file holds.
 #[test]
 fn the_rsyslog_recipe_ships_each_line_to_kafka_unchanged() {
     run_tool("scripts/kafka.sh", &["start"]);
@@ -881,4 +881,55 @@ fn the_rsyslog_recipe_ships_each_line_to_kafka_unchanged() {
     let short = hostname.trim().split('.').next().unwrap().to_owned();
     let keys: BTreeSet<&str> = messages.iter().map(|(key, _)| key.as_str()).collect();
     assert_eq!(keys, BTreeSet::from([short.as_str()]), "keyed by host name");
+
+    // And `rolewatch run` stores what the shipper carried: the events `rolewatch parse` makes
+    // of the same file, each once.
+    let parsed = rolewatch_e2e::run_rolewatch(
+        work.path(),
+        &["parse", "--format", "pgaudit-jsonlog", log.to_str().unwrap()],
+        &[],
+    );
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    let mut expected: Vec<EventFacts> = String::from_utf8(parsed.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = |key: &str| event[key].as_str().map(str::to_owned);
+            (
+                text("role"),
+                text("command").unwrap(),
+                text("class").unwrap(),
+                text("statement"),
+                event["success"] == true,
+            )
+        })
+        .collect();
+    assert!(expected.len() > 50, "the example log makes {} events", expected.len());
+    let lake = work.path().join("lake");
+    let run_dir = work.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let group = format!("rolewatch-{pg_topic}");
+    let config =
+        rolewatch_e2e::kafka_run_config(&lake.display().to_string(), BROKER, &pg_topic, &group, "range");
+    std::fs::write(run_dir.join("rolewatch.toml"), config).unwrap();
+    let stored_facts = || -> Vec<EventFacts> {
+        let files = rolewatch_e2e::committed_files(&lake, "events/");
+        rolewatch_e2e::stored_events(&rolewatch_e2e::read_parquet(&files))
+            .into_iter()
+            .map(|event| (event.role, event.command, event.class, event.statement, event.success))
+            .collect()
+    };
+    let daemon = Daemon::start(&run_dir, &[], GENEROUS);
+    let all_stored = wait_until(GENEROUS, || stored_facts().len() >= expected.len());
+    let stderr = daemon.stop(GENEROUS);
+    assert!(all_stored, "{} of {} events stored:\n{stderr}", stored_facts().len(), expected.len());
+    let mut stored = stored_facts();
+    stored.sort();
+    expected.sort();
+    assert_eq!(stored, expected, "the lake holds the file's events, each once");
 }
+
+/// What `rolewatch parse` and the lake agree on for one event: role, command, class, statement,
+/// success.
+type EventFacts = (Option<String>, String, String, Option<String>, bool);

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{broker, consume_until, create_topic, payload, produce, source_config, unique, within};
+use common::{
+    broker, consume_until, create_topic, payload, produce, produce_compressed, source_config, unique, within,
+};
 use rolewatch_event::SourcePosition;
 use rolewatch_kafka::{
     AssignedPartition, DurablePositions, KafkaRecord, KafkaSource, KafkaSourceConfig, KafkaSourceError,
@@ -119,6 +121,25 @@ async fn a_restarted_consumer_resumes_after_the_durable_offset_without_duplicate
     // Nothing at or below the durable offset, nothing twice, nothing missing.
     let expected: BTreeMap<i32, Vec<i64>> = (0..PARTITIONS).map(|p| (p, (6..=10).collect())).collect();
     assert_eq!(seen.offsets_by_partition(), expected);
+}
+
+/// Shippers compress their batches (the rsyslog recipe uses zstd): every codec Kafka knows is
+/// read back, each record whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_batches_of_every_codec_are_read() {
+    let brokers = broker();
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let topic = unique(&format!("codec-{codec}"));
+        create_topic(&brokers, &topic, 1).await;
+        produce_compressed(&brokers, &topic, 1, 0..50, codec).await;
+        let config = source_config(&brokers, &topic, &unique(&format!("codec-{codec}-group")));
+        let mut source = KafkaSource::new(&config, Arc::new(MemoryPositions::new())).unwrap();
+        let seen = consume_until(&mut source, |seen| seen.records().len() >= 50).await;
+        let payloads: Vec<Vec<u8>> = seen.records().iter().map(|record| record.payload.clone()).collect();
+        let expected: Vec<Vec<u8>> =
+            (0..50).map(|sequence| payload(&topic, 0, sequence).into_bytes()).collect();
+        assert_eq!(payloads, expected, "{codec}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,10 +67,23 @@ pub fn payload(topic: &str, partition: i32, sequence: usize) -> String {
 
 /// Produces records `sequences` to each of `partitions`, waiting for every acknowledgement.
 pub async fn produce(brokers: &str, topic: &str, partitions: i32, sequences: std::ops::Range<usize>) {
+    produce_compressed(brokers, topic, partitions, sequences, "none").await;
+}
+
+/// [`produce`] with the producer's batches compressed with `codec` (`gzip`, `snappy`, `lz4`,
+/// `zstd`), as shippers configure it.
+pub async fn produce_compressed(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    sequences: std::ops::Range<usize>,
+    codec: &str,
+) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
+        .set("compression.codec", codec)
         .create()
         .unwrap();
     let mut deliveries = Vec::new();
