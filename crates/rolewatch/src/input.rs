@@ -288,8 +288,10 @@ const READ_BLOCK: usize = 1 << 20;
 
 /// Splits an input into physical lines without copying them: a block is read into one reused
 /// buffer and lines are handed out as slices of it. A line longer than the buffer grows it.
-struct LineSplitter {
-    reader: Box<dyn Read>,
+/// Shared by the one-shot [`SourceReader`] (the end of the input ends its last line) and the
+/// file tailer (a last line without its newline waits for it).
+pub struct LineSplitter<R> {
+    reader: R,
     buffer: Vec<u8>,
     /// The unconsumed bytes are `buffer[start..end]`.
     start: usize,
@@ -297,16 +299,34 @@ struct LineSplitter {
     eof: bool,
 }
 
-impl LineSplitter {
-    fn new(reader: Box<dyn Read>, first: Vec<u8>) -> Self {
+impl<R: Read> LineSplitter<R> {
+    /// Splits `first` (bytes already read) and then what `reader` gives.
+    pub fn new(reader: R, first: Vec<u8>) -> Self {
         let end = first.len();
         let mut buffer = first;
         buffer.resize(end.max(READ_BLOCK), 0);
         Self { reader, buffer, start: 0, end, eof: false }
     }
 
-    /// The next line, terminator included (a final line may lack it); `None` at the end.
-    fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+    /// The next line, terminator included; at the end of the input, what is left is the last
+    /// line even without a terminator. `None` at the end.
+    pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+        self.next(true)
+    }
+
+    /// The next complete line, terminator included; `None` when the input has no further
+    /// newline for now. The bytes after the last newline stay (see [`Self::pending`]) and the
+    /// next call reads on from there: for a file that is still being written.
+    pub fn next_complete_line(&mut self) -> io::Result<Option<&[u8]>> {
+        self.next(false)
+    }
+
+    /// Bytes read but not handed out yet (a line still waiting for its newline).
+    pub fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn next(&mut self, end_ends_line: bool) -> io::Result<Option<&[u8]>> {
         let mut searched = self.start;
         loop {
             let unread = self.buffer.get(searched..self.end).unwrap_or_default();
@@ -318,6 +338,11 @@ impl LineSplitter {
             }
             searched = self.end;
             if self.eof {
+                if !end_ends_line {
+                    // The input may grow: read again on the next call.
+                    self.eof = false;
+                    return Ok(None);
+                }
                 if self.start == self.end {
                     return Ok(None);
                 }
@@ -349,7 +374,7 @@ impl LineSplitter {
 
 /// Reads and parses one input to its end.
 pub struct SourceReader {
-    lines: LineSplitter,
+    lines: LineSplitter<Box<dyn Read>>,
     prefix: Vec<u8>,
     format: LogFormat,
     feeder: LineFeeder,

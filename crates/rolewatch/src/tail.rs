@@ -8,7 +8,7 @@
 //! the parser holds is flushed, and the next poll opens the file anew.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,7 @@ use rolewatch_lake::StreamId;
 use rolewatch_parse::ParserOptions;
 
 use crate::input::{
-    Chunk, InputCounts, LineFeeder, PREFIX_BYTES, choose_format, make_parser, stream_identity,
+    Chunk, InputCounts, LineFeeder, LineSplitter, PREFIX_BYTES, choose_format, make_parser, stream_identity,
 };
 
 /// A chunk read from one stream of a followed file.
@@ -39,11 +39,10 @@ pub struct Tailer {
 }
 
 struct OpenFile {
-    reader: BufReader<File>,
+    lines: LineSplitter<File>,
     inode: u64,
     stream: StreamId,
     feeder: LineFeeder,
-    partial: Vec<u8>,
 }
 
 impl Tailer {
@@ -70,28 +69,13 @@ impl Tailer {
             self.open = self.try_open()?;
         }
         let Some(open) = self.open.as_mut() else { return Ok(None) };
-        let mut line = Vec::with_capacity(4096);
         loop {
-            line.clear();
-            let read = open.reader.read_until(b'\n', &mut line).with_context(|| {
+            // A line still being written waits in the splitter until its newline arrives.
+            let line = open.lines.next_complete_line().with_context(|| {
                 format!("cannot read {} at byte {}", self.path.display(), open.feeder.offset())
             })?;
-            if read == 0 {
-                break;
-            }
-            if line.last() != Some(&b'\n') {
-                // A line still being written: keep it until its newline arrives.
-                open.partial.extend_from_slice(&line);
-                break;
-            }
-            let full = if open.partial.is_empty() {
-                open.feeder.feed(&line)
-            } else {
-                open.partial.extend_from_slice(&line);
-                let whole = std::mem::take(&mut open.partial);
-                open.feeder.feed(&whole)
-            };
-            if full {
+            let Some(line) = line else { break };
+            if open.feeder.feed(line) {
                 return Ok(Some(TailChunk { stream: open.stream.clone(), chunk: open.feeder.cut_chunk() }));
             }
         }
@@ -143,17 +127,11 @@ impl Tailer {
         let format = choose_format(&name, self.format, &prefix)?;
         let stream = StreamId::for_file_prefix(stream_identity(&prefix));
         let inode = file.metadata().with_context(|| format!("cannot stat {name}"))?.ino();
-        file.seek(SeekFrom::Start(0)).with_context(|| format!("cannot read {name}"))?;
         let parser = make_parser(&name, format, &self.options, &prefix)?;
         let feeder = LineFeeder::new(name, parser, self.chunk_events);
         tracing::info!(path = %self.path.display(), %format, stream = %stream.as_str(), "following");
-        Ok(Some(OpenFile {
-            reader: BufReader::with_capacity(1 << 20, file),
-            inode,
-            stream,
-            feeder,
-            partial: Vec::new(),
-        }))
+        // The prefix read for the identity is where the lines begin: no second read of it.
+        Ok(Some(OpenFile { lines: LineSplitter::new(file, prefix), inode, stream, feeder }))
     }
 
     /// Whether the path now names another file, or the file shrank below what was read.
@@ -161,7 +139,7 @@ impl Tailer {
         let Some(open) = &self.open else { return Ok(false) };
         match std::fs::metadata(&self.path) {
             Ok(metadata) => {
-                let read = open.feeder.offset() + open.partial.len() as u64;
+                let read = open.feeder.offset() + open.lines.pending() as u64;
                 Ok(metadata.ino() != open.inode || metadata.len() < read)
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(true),
