@@ -247,20 +247,7 @@ fn scrape_a_kafka_daemon() -> String {
     rolewatch_e2e::kcat_produce(&topic, &["-k", "pg-main"], text.as_bytes());
 
     let work = tempfile::tempdir().unwrap();
-    let example = std::fs::read_to_string(path("examples/rolewatch.toml")).unwrap();
-    let config = format!(
-        "{example}
-[source.kafka]
-brokers = [\"{BROKER}\"]
-topics = [\"{topic}\"]
-group_id = \"{topic}\"
-format = \"pgaudit-jsonlog\"
-flush_interval = \"200ms\"
-
-[metrics]
-listen = \"127.0.0.1:0\"
-"
-    );
+    let config = rolewatch_e2e::kafka_run_config("./rolewatch-data", BROKER, &topic, &topic, "range");
     std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
     let daemon = Daemon::start(work.path(), &[], GENEROUS);
     let records = text.lines().count() as f64;

@@ -31,22 +31,9 @@ fn produce_bytes(topic: &str, records: &[Vec<u8>]) {
     rolewatch_e2e::kcat_produce(topic, &["-k", "pg-main"], &records.join(&b'\n'));
 }
 
+/// The example config with `[source.kafka]` for `topic`, storing into `./rolewatch-data`.
 fn kafka_config(topic: &str, group: &str) -> String {
-    let example =
-        std::fs::read_to_string(rolewatch_e2e::repo_root().join("examples/rolewatch.toml")).unwrap();
-    format!(
-        "{example}
-[source.kafka]
-brokers = [\"{BROKER}\"]
-topics = [\"{topic}\"]
-group_id = \"{group}\"
-format = \"pgaudit-jsonlog\"
-flush_interval = \"500ms\"
-
-[metrics]
-listen = \"127.0.0.1:0\"
-"
-    )
+    rolewatch_e2e::kafka_run_config("./rolewatch-data", BROKER, topic, group, "range")
 }
 
 fn unique() -> u128 {
