@@ -100,7 +100,9 @@ impl HourPartition {
 pub(crate) fn group_by_hour(events: &[AuditEvent]) -> BTreeMap<HourPartition, Vec<&AuditEvent>> {
     let mut groups: BTreeMap<HourPartition, Vec<&AuditEvent>> = BTreeMap::new();
     for event in events {
-        groups.entry(HourPartition::of(event)).or_default().push(event);
+        // A chunk is usually within one hour: the first group is sized for all of it.
+        let capacity = if groups.is_empty() { events.len() } else { 0 };
+        groups.entry(HourPartition::of(event)).or_insert_with(|| Vec::with_capacity(capacity)).push(event);
     }
     groups
 }

@@ -92,6 +92,7 @@ fn detect_over_files(
         while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {
             rejects.report(&chunk.rejected)?;
             detection.observe(&chunk.events)?;
+            reader.recycle(chunk);
         }
         say(&input_summary(reader.name(), reader.format(), reader.counts()));
     }

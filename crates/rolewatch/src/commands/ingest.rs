@@ -58,6 +58,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {
             rejects.report(&chunk.rejected)?;
             pipeline.process(reader.name(), &stream, &chunk).await?;
+            reader.recycle(chunk);
         }
         pipeline.count_input(source, reader.counts());
         say(&input_summary(reader.name(), reader.format(), reader.counts()));

@@ -58,6 +58,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<()> {
                     out.write_all(b"\n").context("cannot write to stdout")?;
                 }
             }
+            reader.recycle(chunk);
         }
         say(&input_summary(reader.name(), reader.format(), reader.counts()));
         summary.counts.add(reader.counts());

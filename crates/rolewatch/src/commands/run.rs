@@ -281,7 +281,7 @@ async fn store_kafka_chunk(
     rejects: &mut RejectReporter,
 ) -> anyhow::Result<()> {
     match process(KAFKA_SOURCE, &ready.stream, &ready.chunk, pipeline, dispatcher, metrics, rejects).await {
-        Ok(()) => kafka.stored(&ready, metrics),
+        Ok(()) => kafka.stored(ready, metrics),
         Err(error) => kafka.stall(ready, &error, metrics),
     }
     Ok(())

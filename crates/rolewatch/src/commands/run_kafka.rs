@@ -191,17 +191,24 @@ impl KafkaRun {
 
     /// After a chunk is stored: its offsets are durable, then committed to Kafka for lag
     /// tools, and a paused partition resumes.
-    pub fn stored(&mut self, ready: &ReadyChunk, metrics: &Metrics) {
+    /// The chunk's memory goes back to its partition's buffer.
+    pub fn stored(&mut self, ready: ReadyChunk, metrics: &Metrics) {
         self.failures.remove(&ready.key);
-        let Span::Offsets { topic, partition, last, .. } = &ready.chunk.span else { return };
-        self.positions.set_durable(topic, *partition, *last);
-        if let Err(error) = self.source.commit(topic, *partition, *last) {
+        if let Span::Offsets { topic, partition, last, .. } = &ready.chunk.span {
+            self.made_durable(topic, *partition, *last, metrics);
+        }
+        self.buffers.recycle(&ready.key, ready.chunk);
+    }
+
+    fn made_durable(&mut self, topic: &str, partition: i32, last: i64, metrics: &Metrics) {
+        self.positions.set_durable(topic, partition, last);
+        if let Err(error) = self.source.commit(topic, partition, last) {
             tracing::warn!(%topic, partition, %error, "cannot commit the offset to Kafka (progress is in the lake)");
         }
-        let labels = [topic.as_str(), &partition.to_string()];
+        let labels = [topic, &partition.to_string()];
         if metrics.kafka_stalled.with_label_values(&labels).get() == 1 {
             metrics.kafka_stalled.with_label_values(&labels).set(0);
-            if let Err(error) = self.source.resume(topic, *partition) {
+            if let Err(error) = self.source.resume(topic, partition) {
                 tracing::warn!(%topic, partition, %error, "cannot resume the partition");
             }
         }
