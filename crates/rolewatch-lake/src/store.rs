@@ -16,9 +16,11 @@ use sha2::{Digest, Sha256};
 
 use crate::LakeError;
 
-/// zstd level 3: measured on this class of machine as the sweet spot (levels >= 6 cost 2.5x the
-/// time for 7 % less size; see shared PERFORMANCE.md).
-const ZSTD_LEVEL: i32 = 3;
+/// zstd level 1. Levels >= 6 cost 2.5x the time for 7 % less size (shared PERFORMANCE.md); and
+/// after dictionary, delta and plain encodings have done their part, level 1 made the pgbench
+/// log's files no larger than level 3 (5,470,301 against 5,483,198 bytes) in 3 % less ingest
+/// time (BENCHMARKS.md).
+const ZSTD_LEVEL: i32 = 1;
 
 /// What happened to a put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
