@@ -1,7 +1,8 @@
 //! Crashes and rebalances of `rolewatch run` on a real Apache Kafka broker (scripts/kafka.sh),
 //! RELIABILITY.md AT-01 (random SIGKILLs, and a crash at each commit step) and AT-02: whatever
 //! happens to the consumers, the lake's committed view (the files its manifests list) holds
-//! every produced record exactly once, and no stored object ever changes.
+//! every produced record exactly once, and no stored object ever changes; and a chunk committed
+//! just before a crash still raises its alerts after the restart.
 //!
 //! The records are pgAudit jsonlog lines, one statement each, keyed by session as a shipper
 //! keys them, so they spread over the topic's 3 partitions. Each is identified in the lake by
@@ -16,8 +17,8 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rolewatch_e2e::{
-    Daemon, committed_files, http_get, metric_value, read_parquet, run_rolewatch, run_script, stored_events,
-    wait_until,
+    Daemon, Receiver, committed_files, http_get, metric_value, read_parquet, run_rolewatch, run_script,
+    stored_events, wait_until,
 };
 
 const GENEROUS: Duration = Duration::from_secs(120);
@@ -176,6 +177,90 @@ fn a_crash_at_each_commit_step_loses_nothing_and_stores_nothing_twice() {
         assert!(drained, "{step}: the restarted daemon did not store everything:\n{stderr}");
         assert_exactly_once(&lake, 9000, &before);
     }
+}
+
+/// A chunk whose manifest was written just before a crash, before detection and the outbox: the
+/// restart finds it durable (so it is not read again) and must still raise its alerts. The
+/// detection intent the daemon left in its state directory makes it read the chunk back from
+/// the lake and detect it; the alert reaches a real webhook receiver.
+#[test]
+fn alerts_of_a_chunk_committed_just_before_a_crash_are_raised_after_the_restart() {
+    run_script("scripts/kafka.sh", &[Path::new("start")]);
+    let work = tempfile::tempdir().unwrap();
+    let id = unique();
+    let topic = format!("pgaudit.redetect.{id}");
+    let lake = work.path().join("lake");
+    let receiver = Receiver::start();
+    let config = rolewatch_e2e::kafka_run_config(
+        &lake.display().to_string(),
+        BROKER,
+        &topic,
+        &format!("rolewatch-redetect-{id}"),
+        "range",
+    );
+    let config = format!("{config}\n{}", rolewatch_e2e::WEBHOOK_ALERTS);
+    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
+    // One key, so one partition whose chunks (250 events) come in offset order: the TRUNCATE by
+    // a reader role at offset 375 is in the second chunk, the one the crash interrupts.
+    const TRUNCATE_AT: usize = 375;
+    let lines: Vec<String> = (0..1000)
+        .map(|n| {
+            let line = rolewatch_e2e::pgaudit_statement(n);
+            let line = if n == TRUNCATE_AT {
+                line.replace(
+                    &format!("READ,SELECT,TABLE,public.orders,SELECT {n} FROM orders"),
+                    "WRITE,TRUNCATE TABLE,TABLE,public.orders,TRUNCATE orders",
+                )
+            } else {
+                line
+            };
+            format!("one|{line}")
+        })
+        .collect();
+    assert!(lines[TRUNCATE_AT].contains("TRUNCATE orders"));
+    rolewatch_e2e::kcat_produce(&topic, &["-K", "|"], lines.join("\n").as_bytes());
+    let url = receiver.url();
+    let webhook =
+        [("E2E_WEBHOOK_URL", url.as_str()), ("E2E_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")];
+    let truncate_alerts = || {
+        receiver
+            .received()
+            .iter()
+            .filter(|request| String::from_utf8_lossy(&request.body).contains("TRUNCATE"))
+            .count()
+    };
+
+    let mut env = webhook.to_vec();
+    env.push(("ROLEWATCH_CRASH_AT", "after-manifest:2"));
+    let crashing = Daemon::start(work.path(), &env, GENEROUS);
+    let (status, stderr) = crashing.wait_exit(GENEROUS);
+    let status = status.unwrap_or_else(|| panic!("the daemon did not crash:\n{stderr}"));
+    assert!(!status.success() && stderr.contains("ROLEWATCH_CRASH_AT"), "not the planted crash:\n{stderr}");
+    let stored: BTreeSet<i64> = committed(&lake).iter().map(|(_, offset)| *offset).collect();
+    assert!(
+        stored.contains(&(TRUNCATE_AT as i64)),
+        "the TRUNCATE's chunk was not committed before the crash: {} events committed",
+        stored.len()
+    );
+    assert_eq!(truncate_alerts(), 0, "the TRUNCATE was alerted on before the crash");
+
+    let daemon = Daemon::start(work.path(), &webhook, GENEROUS);
+    let alerted = wait_until(GENEROUS, || truncate_alerts() > 0);
+    let drained = wait_until(GENEROUS, || committed(&lake).len() >= 1000);
+    let metrics = daemon.scrape();
+    let stderr = daemon.stop(GENEROUS);
+    assert!(alerted, "no alert for the TRUNCATE after the restart:\n{stderr}");
+    assert!(drained, "the restarted daemon did not store everything:\n{stderr}");
+    let redetected = metric_value(&metrics, "rolewatch_detect_redetected_events_total").unwrap_or(0.0);
+    assert!(redetected >= 1.0, "nothing was detected again:\n{metrics}");
+    assert!(stderr.contains("detecting it again"), "{stderr}");
+    assert!(
+        !work.path().join("rolewatch-state/detection-intents").read_dir().is_ok_and(|mut entries| {
+            entries
+                .any(|entry| entry.is_ok_and(|entry| entry.path().extension().is_some_and(|e| e == "json")))
+        }),
+        "intents left after a clean stop"
+    );
 }
 
 /// AT-02: two members of one group share the lake; A is SIGKILLed after B joined (its

@@ -52,17 +52,9 @@ flush_interval = \"1s\"
 [metrics]
 listen = \"127.0.0.1:0\"
 
-[alerts]
-allow_private_destinations = true
-[alerts.grouping]
-group_wait = \"0s\"
-
-[[alerts.webhook]]
-name = \"soc\"
-url_env = \"E2E_WEBHOOK_URL\"
-secret_env = \"E2E_WEBHOOK_SECRET\"
-",
-        log.display()
+{}",
+        log.display(),
+        rolewatch_e2e::WEBHOOK_ALERTS
     );
     std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
 

@@ -146,6 +146,20 @@ listen = \"127.0.0.1:0\"
     )
 }
 
+/// An `[alerts]` table that sends every alert at once (no group wait) to one webhook, `soc`,
+/// whose URL and secret come from `E2E_WEBHOOK_URL` and `E2E_WEBHOOK_SECRET`; loopback
+/// destinations allowed (the receivers of these tests).
+pub const WEBHOOK_ALERTS: &str = "[alerts]
+allow_private_destinations = true
+[alerts.grouping]
+group_wait = \"0s\"
+
+[[alerts.webhook]]
+name = \"soc\"
+url_env = \"E2E_WEBHOOK_URL\"
+secret_env = \"E2E_WEBHOOK_SECRET\"
+";
+
 /// The broker of `scripts/kafka.sh`.
 pub const KAFKA_BROKER: &str = "127.0.0.1:9092";
 

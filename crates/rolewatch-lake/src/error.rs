@@ -30,6 +30,16 @@ pub enum LakeError {
         /// SHA-256 of what we would have written.
         new_sha256: String,
     },
+    /// A stored object read back does not hash to what was recorded when it was written.
+    #[error("{key} changed since it was written (recorded sha256 {recorded_sha256}, found {found_sha256})")]
+    Changed {
+        /// The object key.
+        key: String,
+        /// SHA-256 recorded when it was written.
+        recorded_sha256: String,
+        /// SHA-256 of what is stored now.
+        found_sha256: String,
+    },
     /// Events without a source offset cannot be named deterministically.
     #[error("event at {ts} has no source offset: cannot name its file deterministically")]
     MissingOffset {

@@ -204,6 +204,12 @@ impl Lake {
         Ok(Some(store::put_once(self.store.as_ref(), &self.retry, &key, bytes, rows).await?))
     }
 
+    /// Reads one event file back as events, checking that it still hashes to `sha256` (hex, as
+    /// a manifest or [`WrittenFile`] records it).
+    pub async fn read_event_file(&self, key: &str, sha256: &str) -> Result<Vec<AuditEvent>, LakeError> {
+        store::read_events_checked(self.store.as_ref(), key, sha256).await
+    }
+
     /// Reads every event file back as record batches (in key order). For tests and backtests
     /// over small lakes; `rolewatch query` is the way to read a large one.
     pub async fn read_event_batches(&self) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {

@@ -253,6 +253,34 @@ pub(crate) async fn read_all_batches(
     Ok(batches)
 }
 
+/// Reads the event file at `key`, checks its SHA-256 against `sha256` and decodes its events.
+pub(crate) async fn read_events_checked(
+    store: &dyn ObjectStore,
+    key: &str,
+    sha256: &str,
+) -> Result<Vec<rolewatch_event::AuditEvent>, LakeError> {
+    let bytes = store
+        .get(&ObjectPath::from(key))
+        .await
+        .map_err(|source| LakeError::Store { key: key.to_owned(), source })?
+        .bytes()
+        .await
+        .map_err(|source| LakeError::Store { key: key.to_owned(), source })?;
+    let found = hex::encode(Sha256::digest(&bytes));
+    if found != sha256 {
+        return Err(LakeError::Changed {
+            key: key.to_owned(),
+            recorded_sha256: sha256.to_owned(),
+            found_sha256: found,
+        });
+    }
+    let mut events = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+        events.extend(crate::batch_to_events(&batch?)?);
+    }
+    Ok(events)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -7,6 +7,7 @@
 mod commands;
 mod config;
 mod input;
+mod intents;
 mod kafka;
 mod metrics;
 mod pipeline;

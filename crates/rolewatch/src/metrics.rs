@@ -38,6 +38,10 @@ pub struct Metrics {
     pub skipped: IntCounterVec,
     /// `rolewatch_lake_events_stored_total`: events in files the lake holds (created or replayed).
     pub events_stored: IntCounter,
+    /// `rolewatch_detect_redetected_events_total`: events read back from the lake on start and
+    /// detected again, because their chunk was committed just before a stop that may have come
+    /// before its alerts reached the outbox.
+    pub redetected_events: IntCounter,
     /// `rolewatch_lake_dead_letters_stored_total`: rejected records stored as dead letters.
     pub dead_letters_stored: IntCounter,
     /// `rolewatch_lake_files_total{kind,status}`: files written (`created`) or found identical
@@ -102,6 +106,11 @@ impl Metrics {
             ),
             events_stored: IntCounter::new("rolewatch_lake_events_stored_total", "Events stored in the lake")
                 .expect("valid metric"),
+            redetected_events: IntCounter::new(
+                "rolewatch_detect_redetected_events_total",
+                "Events read back from the lake and detected again after a stop between a chunk's commit and its alerts",
+            )
+            .expect("valid metric"),
             dead_letters_stored: IntCounter::new(
                 "rolewatch_lake_dead_letters_stored_total",
                 "Rejected records stored in the lake's dead-letter area",
@@ -155,7 +164,7 @@ impl Metrics {
             ),
             registry,
         };
-        let collectors: [Box<dyn Collector>; 14] = [
+        let collectors: [Box<dyn Collector>; 15] = [
             Box::new(build_info),
             Box::new(metrics.records_read.clone()),
             Box::new(metrics.bytes_read.clone()),
@@ -164,6 +173,7 @@ impl Metrics {
             Box::new(metrics.rejected.clone()),
             Box::new(metrics.skipped.clone()),
             Box::new(metrics.events_stored.clone()),
+            Box::new(metrics.redetected_events.clone()),
             Box::new(metrics.dead_letters_stored.clone()),
             Box::new(metrics.files.clone()),
             Box::new(metrics.bytes_written.clone()),

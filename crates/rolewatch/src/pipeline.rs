@@ -19,6 +19,7 @@ use rolewatch_parse::Rejected;
 
 use crate::commands::DetectionRun;
 use crate::input::{Chunk, InputCounts, Span};
+use crate::intents::Intents;
 use crate::metrics::Metrics;
 
 /// What the lake writes of a run came to.
@@ -61,6 +62,9 @@ pub struct Pipeline {
     alerts_counted: usize,
     /// Keys whose integrity incident is already in the chain (recorded once, not per retry).
     incidents: HashSet<String>,
+    /// Where a chunk is recorded between its commit and its alerts reaching the outbox; `None`
+    /// where alerts are not kept across runs (`ingest` delivers them at its end).
+    intents: Option<Intents>,
 }
 
 /// A step of a chunk's commit where [`crash_point`] can stop the process.
@@ -112,7 +116,62 @@ impl Pipeline {
             tally: LakeTally::default(),
             alerts_counted: 0,
             incidents: HashSet::new(),
+            intents: None,
         }
+    }
+
+    /// Records detection intents in `intents` (see [`crate::intents`]): a chunk committed just
+    /// before a crash is detected again on the next start by [`Pipeline::recover_detections`].
+    /// The caller then calls [`Pipeline::alerts_saved`] once a chunk's alerts are in the outbox.
+    pub fn with_intents(mut self, intents: Intents) -> Self {
+        self.intents = Some(intents);
+        self
+    }
+
+    /// Says that the alerts of `stream`'s last chunk are in the outbox: its intent is dropped.
+    pub fn alerts_saved(&self, stream: &StreamId) -> anyhow::Result<()> {
+        self.intents.as_ref().map_or(Ok(()), |intents| intents.end(stream))
+    }
+
+    /// Detects again the chunks an earlier run committed but may not have detected (a crash
+    /// between the manifest and the outbox): every intent whose span the lake holds as durable
+    /// is read back from the lake and detected. Returns the alerts and the streams whose intents
+    /// to drop (through [`Pipeline::alerts_saved`]) once the alerts are in the outbox. Intents
+    /// whose span is not durable are chunks that were never committed: the source reads them
+    /// again, and the intent goes.
+    pub async fn recover_detections(&mut self) -> anyhow::Result<(Vec<Alert>, Vec<StreamId>)> {
+        let Some(intents) = &self.intents else { return Ok((Vec::new(), Vec::new())) };
+        let mut alerts = Vec::new();
+        let mut streams = Vec::new();
+        for intent in intents.pending()? {
+            let durable = self
+                .lake
+                .durable_position(&intent.stream)
+                .await
+                .context("cannot read the lake's manifests")?;
+            if intent.is_covered_by(durable.as_ref()) {
+                let mut events = Vec::new();
+                for file in &intent.files {
+                    events.extend(
+                        self.lake
+                            .read_event_file(&file.key, &file.sha256)
+                            .await
+                            .with_context(|| format!("cannot read back {} to detect it again", file.key))?,
+                    );
+                }
+                tracing::warn!(
+                    stream = intent.stream.as_str(),
+                    events = events.len(),
+                    "a chunk was committed before the last stop but maybe not detected: detecting it again"
+                );
+                self.metrics.redetected_events.inc_by(events.len() as u64);
+                let raised = self.detection.observe(&events)?;
+                self.count_alerts(&raised);
+                alerts.extend(raised);
+            }
+            streams.push(intent.stream);
+        }
+        Ok((alerts, streams))
     }
 
     /// The lake the pipeline writes to.
@@ -142,32 +201,50 @@ impl Pipeline {
             Some(chunk) => chunk,
             None => {
                 self.tally.already_durable += 1;
-                return Ok(Vec::new());
+                // The retry of a chunk whose manifest landed although its put reported a
+                // failure: its intent is still here and it was never detected.
+                let range = covered_range(&chunk.span);
+                let interrupted = match &self.intents {
+                    Some(intents) => intents.get(stream)?.is_some_and(|intent| intent.range == range),
+                    None => false,
+                };
+                if !interrupted {
+                    return Ok(Vec::new());
+                }
+                let alerts = self.detection.observe(&chunk.events)?;
+                self.count_alerts(&alerts);
+                return Ok(alerts);
             }
         };
         let range = covered_range(&chunk.span);
         let started = Instant::now();
         let dead_letters: Vec<DeadLetter> = chunk.rejected.iter().map(dead_letter).collect();
-        let stored = async {
+        let written = async {
             let mut files = self.lake.write_events(stream, &chunk.events).await?;
             files.extend(self.lake.write_dead_letters(stream, &dead_letters).await?);
-            crash_point(CrashStep::AfterFiles);
-            let positions = BTreeMap::from([(stream.clone(), range)]);
-            let outcome = self.lake.commit(&files, &positions, Utc::now()).await?;
-            crash_point(CrashStep::AfterManifest);
-            Ok::<_, LakeError>((files, outcome))
+            Ok::<_, LakeError>(files)
         }
         .await;
-        let (files, outcome) = match stored {
-            Ok(stored) => stored,
-            Err(error) => {
-                self.lake_failed(&error).await;
-                return Err(anyhow::Error::new(error).context(format!("cannot store a chunk of {source}")));
-            }
+        let files = match written {
+            Ok(files) => files,
+            Err(error) => return Err(self.store_failed(error, source).await),
         };
+        crash_point(CrashStep::AfterFiles);
+        if let Some(intents) = &self.intents {
+            // No manifest without the intent: otherwise a crash right after it could lose alerts.
+            intents.begin(stream, &range, &files)?;
+        }
+        let positions = BTreeMap::from([(stream.clone(), range)]);
+        let outcome = match self.lake.commit(&files, &positions, Utc::now()).await {
+            Ok(outcome) => outcome,
+            Err(error) => return Err(self.store_failed(error, source).await),
+        };
+        crash_point(CrashStep::AfterManifest);
         let CommitOutcome::Committed(manifest) = outcome else {
-            // Another writer made the same span durable with the same files meanwhile.
+            // Another writer made the same span durable with the same files meanwhile (and
+            // detects it).
             self.tally.already_durable += 1;
+            self.alerts_saved(stream)?;
             return Ok(Vec::new());
         };
         self.tally.committed += 1;
@@ -189,6 +266,12 @@ impl Pipeline {
         let alerts = self.detection.observe(&chunk.events)?;
         self.count_alerts(&alerts);
         Ok(alerts)
+    }
+
+    /// Counts a failed store step and words its error.
+    async fn store_failed(&mut self, error: LakeError, source: &str) -> anyhow::Error {
+        self.lake_failed(&error).await;
+        anyhow::Error::new(error).context(format!("cannot store a chunk of {source}"))
     }
 
     /// Writes a heartbeat manifest if none was written for `interval`, so that a verifier can

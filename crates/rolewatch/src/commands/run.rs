@@ -21,6 +21,7 @@ use super::run_kafka::{KAFKA_SOURCE, KafkaRun, ReadyChunk};
 use super::{DetectionRun, RejectReporter, alert_summary, say};
 use crate::config::Config;
 use crate::input::Chunk;
+use crate::intents::Intents;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, RunSummary};
 use crate::serve;
@@ -86,7 +87,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(section) => Some(KafkaRun::start(section.clone(), &lake).await?),
         None => None,
     };
-    let mut pipeline = Pipeline::new(lake, detection, metrics.clone());
+    let mut pipeline =
+        Pipeline::new(lake, detection, metrics.clone()).with_intents(Intents::new(&config.state.path));
+    // Chunks committed just before the last stop whose alerts may not have reached the outbox.
+    let (recovered, streams) = pipeline.recover_detections().await?;
+    enqueue(&dispatcher, recovered).await?;
+    for stream in &streams {
+        pipeline.alerts_saved(stream)?;
+    }
     let mut followed: Vec<FollowedFile> = match &config.source.files {
         Some(files) => {
             let options = files.parser_options();
@@ -331,7 +339,8 @@ async fn process(
         let gauge = metrics.last_event_timestamp.with_label_values(&[source]);
         gauge.set(gauge.get().max(newest.timestamp()));
     }
-    enqueue(dispatcher, alerts).await
+    enqueue(dispatcher, alerts).await?;
+    pipeline.alerts_saved(stream)
 }
 
 async fn enqueue(dispatcher: &Arc<Dispatcher>, alerts: Vec<Alert>) -> anyhow::Result<()> {
