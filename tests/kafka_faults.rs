@@ -203,32 +203,15 @@ fn alerts_of_a_chunk_committed_just_before_a_crash_are_raised_after_the_restart(
     // One key, so one partition whose chunks (250 events) come in offset order: the TRUNCATE by
     // a reader role at offset 375 is in the second chunk, the one the crash interrupts.
     const TRUNCATE_AT: usize = 375;
-    let lines: Vec<String> = (0..1000)
-        .map(|n| {
-            let line = rolewatch_e2e::pgaudit_statement(n);
-            let line = if n == TRUNCATE_AT {
-                line.replace(
-                    &format!("READ,SELECT,TABLE,public.orders,SELECT {n} FROM orders"),
-                    "WRITE,TRUNCATE TABLE,TABLE,public.orders,TRUNCATE orders",
-                )
-            } else {
-                line
-            };
-            format!("one|{line}")
-        })
+    let lines: Vec<String> = rolewatch_e2e::pgaudit_statements_with_truncate(1000, TRUNCATE_AT)
+        .into_iter()
+        .map(|line| format!("one|{line}"))
         .collect();
-    assert!(lines[TRUNCATE_AT].contains("TRUNCATE orders"));
     rolewatch_e2e::kcat_produce(&topic, &["-K", "|"], lines.join("\n").as_bytes());
     let url = receiver.url();
     let webhook =
         [("E2E_WEBHOOK_URL", url.as_str()), ("E2E_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")];
-    let truncate_alerts = || {
-        receiver
-            .received()
-            .iter()
-            .filter(|request| String::from_utf8_lossy(&request.body).contains("TRUNCATE"))
-            .count()
-    };
+    let truncate_alerts = || receiver.count_containing("TRUNCATE");
 
     let mut env = webhook.to_vec();
     env.push(("ROLEWATCH_CRASH_AT", "after-manifest:2"));

@@ -284,3 +284,53 @@ fn a_hostile_object_at_the_next_key_is_kept_and_recorded() {
         said(&report)
     );
 }
+
+/// An ingest that crashed right after committing the chunk holding a TRUNCATE by a reader role
+/// (before detection and the outbox): the next ingest of the same file stores nothing new, but
+/// finds the detection intent, reads that chunk back from the lake and detects it, and the
+/// alert reaches a real webhook receiver.
+#[test]
+fn an_ingest_that_crashed_after_a_commit_alerts_on_the_next_run() {
+    let work = tempfile::tempdir().unwrap();
+    const TRUNCATE_AT: usize = 375;
+    let log: String = rolewatch_e2e::pgaudit_statements_with_truncate(1000, TRUNCATE_AT)
+        .into_iter()
+        .map(|line| line + "\n")
+        .collect();
+    std::fs::write(work.path().join("pg.json"), log).unwrap();
+    let config = format!("[lake]\npath = \"lake\"\nchunk_events = 250\n\n{}", rolewatch_e2e::WEBHOOK_ALERTS);
+    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
+    let receiver = rolewatch_e2e::Receiver::start();
+    let url = receiver.url();
+    let webhook =
+        [("E2E_WEBHOOK_URL", url.as_str()), ("E2E_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")];
+    let ingest = ["ingest", "--config", "rolewatch.toml", "--format", "pgaudit-jsonlog", "pg.json"];
+    let truncate_alerts = || receiver.count_containing("TRUNCATE");
+
+    let mut env = webhook.to_vec();
+    env.push(("ROLEWATCH_CRASH_AT", "after-manifest:2"));
+    let crashed = run_rolewatch(work.path(), &ingest, &env);
+    let stderr = String::from_utf8_lossy(&crashed.stderr);
+    assert!(
+        !crashed.status.success() && stderr.contains("ROLEWATCH_CRASH_AT"),
+        "not the planted crash:\n{stderr}"
+    );
+    assert_eq!(truncate_alerts(), 0, "alerted on before the crash");
+
+    let again = run_rolewatch(work.path(), &ingest, &webhook);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("detecting it again"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("TRUNCATE"),
+        "the alert was not printed:\n{stderr}"
+    );
+    assert!(
+        rolewatch_e2e::wait_until(std::time::Duration::from_secs(30), || truncate_alerts() > 0),
+        "no alert for the TRUNCATE reached the receiver:\n{stderr}"
+    );
+    let third = run_rolewatch(work.path(), &ingest, &webhook);
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert!(third.status.success() && !stderr.contains("detecting it again"), "{stderr}");
+    assert_eq!(truncate_alerts(), 1, "a third ingest alerted again:\n{stderr}");
+}

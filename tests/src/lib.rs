@@ -113,6 +113,25 @@ pub fn pgaudit_statement(n: usize) -> String {
     )
 }
 
+/// [`pgaudit_statement`] for `0..count`, except that statement `truncate_at` is a `TRUNCATE` of
+/// the same table by the same reader role (which `dangerous_command` alerts on).
+pub fn pgaudit_statements_with_truncate(count: usize, truncate_at: usize) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            let line = pgaudit_statement(n);
+            if n != truncate_at {
+                return line;
+            }
+            let truncate = line.replace(
+                &format!("READ,SELECT,TABLE,public.orders,SELECT {n} FROM orders"),
+                "WRITE,TRUNCATE TABLE,TABLE,public.orders,TRUNCATE orders",
+            );
+            assert!(truncate.contains("TRUNCATE orders"), "pgaudit_statement changed its shape");
+            truncate
+        })
+        .collect()
+}
+
 /// A `rolewatch run` config for one member of consumer group `group` reading `topic` from
 /// `broker` into the lake at `lake` (a path or `s3://` URL): the example config, small chunks
 /// (many manifests, many places to fail), a short flush interval, a short session timeout so
@@ -329,6 +348,11 @@ impl Receiver {
     /// Every request received so far.
     pub fn received(&self) -> Vec<ReceivedRequest> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// How many requests received so far have `text` in their body.
+    pub fn count_containing(&self, text: &str) -> usize {
+        self.received().iter().filter(|request| String::from_utf8_lossy(&request.body).contains(text)).count()
     }
 }
 

@@ -43,8 +43,6 @@ pub struct LakeTally {
 
 /// What a run came to, from [`Pipeline::finish`].
 pub struct RunSummary {
-    /// Every alert of the run, in the order raised.
-    pub alerts: Vec<Alert>,
     /// The alerts raised by the final flush of the detectors' windows (also in `alerts`).
     pub flushed: Vec<Alert>,
     /// Alerts per detector.
@@ -62,8 +60,8 @@ pub struct Pipeline {
     alerts_counted: usize,
     /// Keys whose integrity incident is already in the chain (recorded once, not per retry).
     incidents: HashSet<String>,
-    /// Where a chunk is recorded between its commit and its alerts reaching the outbox; `None`
-    /// where alerts are not kept across runs (`ingest` delivers them at its end).
+    /// Where a chunk is recorded between its commit and its alerts reaching the outbox (`None`
+    /// unless [`Pipeline::with_intents`] was called).
     intents: Option<Intents>,
 }
 
@@ -311,7 +309,7 @@ impl Pipeline {
         // The run's alerts are in the order raised: those past `alerts_counted` came from the flush.
         let flushed = alerts.get(alerts_counted..).unwrap_or_default().to_vec();
         count_alerts(&metrics, &flushed);
-        Ok(RunSummary { alerts, flushed, by_detector, tally })
+        Ok(RunSummary { flushed, by_detector, tally })
     }
 
     fn count_file(&mut self, kind: &str, file: &WrittenFile) {

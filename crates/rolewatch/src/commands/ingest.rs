@@ -4,8 +4,11 @@
 //! deterministic names), its unparseable records go to the dead-letter area, and a manifest
 //! commits both with the byte range of the file they account for; only then do the detectors
 //! see the events. A second ingest of the same file finds its ranges durable and stores, and
-//! alerts on, nothing again; a file that grew since is stored from where the last ingest ended; alerts print as NDJSON on stdout as they are raised, and at the end go to the
-//! configured destinations through the durable outbox.
+//! alerts on, nothing again; a file that grew since is stored from where the last ingest ended.
+//! Alerts print as NDJSON on stdout as they are raised and go to the durable outbox chunk by
+//! chunk (with detection intents, as in `run`: a chunk committed just before a crash is read
+//! back from the lake and detected by the next ingest); at the end the outbox is delivered to
+//! the configured destinations.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,9 +18,10 @@ use clap::Args;
 use rolewatch_lake::StreamId;
 
 use super::{
-    DetectionRun, InputArgs, RejectReporter, alert_summary, deliver, input_summary, report_delivery, say,
+    DetectionRun, InputArgs, Outbox, RejectReporter, alert_summary, input_summary, report_delivery, say,
 };
 use crate::config::Config;
+use crate::intents::Intents;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, RunSummary};
 
@@ -48,8 +52,15 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     }
     let lake = config.lake.open()?;
     let detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
-    let mut pipeline = Pipeline::new(lake, detection, Arc::new(Metrics::new()));
+    let mut pipeline = Pipeline::new(lake, detection, Arc::new(Metrics::new()))
+        .with_intents(Intents::new(&config.state.path));
+    let outbox = Outbox::open(&config)?;
     let mut rejects = RejectReporter::new(args.input.read.strict);
+    let (recovered, streams) = pipeline.recover_detections().await?;
+    outbox.enqueue(recovered).await?;
+    for stream in &streams {
+        pipeline.alerts_saved(stream)?;
+    }
 
     for input in args.input.inputs() {
         let mut reader = tokio::task::block_in_place(|| args.input.open(&input, config.lake.chunk_events))?;
@@ -57,14 +68,17 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         let source = reader.format().as_str();
         while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {
             rejects.report(&chunk.rejected)?;
-            pipeline.process(reader.name(), &stream, &chunk).await?;
+            let alerts = pipeline.process(reader.name(), &stream, &chunk).await?;
+            outbox.enqueue(alerts).await?;
+            pipeline.alerts_saved(&stream)?;
             reader.recycle(chunk);
         }
         pipeline.count_input(source, reader.counts());
         say(&input_summary(reader.name(), reader.format(), reader.counts()));
     }
 
-    let RunSummary { alerts, by_detector, tally, .. } = pipeline.finish()?;
+    let RunSummary { flushed, by_detector, tally, .. } = pipeline.finish()?;
+    outbox.enqueue(flushed).await?;
     say(&format!(
         "lake {}: stored {} events and {} dead letters; {} files created, {} already present with identical content ({} bytes); {} chunks committed, {} already durable (skipped)",
         config.lake.path.display(),
@@ -77,7 +91,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         tally.already_durable
     ));
     say(&alert_summary(&by_detector));
-    if let Some(report) = deliver(&config, &alerts, args.deliver_timeout).await? {
+    if let Some(report) = outbox.drain(args.deliver_timeout).await {
         report_delivery(&config, &report);
     }
     Ok(())

@@ -16,6 +16,7 @@ pub mod verify;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -236,18 +237,47 @@ pub async fn deliver(
     alerts: &[Alert],
     deadline: Duration,
 ) -> anyhow::Result<Option<DeliveryReport>> {
-    if config.alerts.webhook.is_empty() && config.alerts.slack.is_empty() {
-        return Ok(None);
+    let outbox = Outbox::open(config)?;
+    outbox.enqueue(alerts.to_vec()).await?;
+    Ok(outbox.drain(deadline).await)
+}
+
+/// The durable alert outbox of a one-shot command, when destinations are configured: alerts are
+/// written to it as they are raised and delivered at the end (what is left waits for the next
+/// run). Without destinations, alerts only print.
+pub struct Outbox {
+    dispatcher: Option<Arc<Dispatcher>>,
+}
+
+impl Outbox {
+    /// Opens the outbox under `[state]` if `config` names a destination.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        if config.alerts.webhook.is_empty() && config.alerts.slack.is_empty() {
+            return Ok(Self { dispatcher: None });
+        }
+        let dispatcher = Dispatcher::open(&config.alerts, &config.state.outbox_dir())
+            .context("cannot set up alert delivery")?;
+        Ok(Self { dispatcher: Some(Arc::new(dispatcher)) })
     }
-    let outbox = config.state.outbox_dir();
-    let dispatcher = Dispatcher::open(&config.alerts, &outbox).context("cannot set up alert delivery")?;
-    let enqueue_alerts = alerts.to_vec();
-    let dispatcher =
-        tokio::task::spawn_blocking(move || dispatcher.enqueue(&enqueue_alerts).map(|_| dispatcher))
+
+    /// Writes `alerts` to the outbox (durably) if there is one.
+    pub async fn enqueue(&self, alerts: Vec<Alert>) -> anyhow::Result<()> {
+        let Some(dispatcher) = self.dispatcher.clone() else { return Ok(()) };
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || dispatcher.enqueue(&alerts))
             .await
             .context("alert outbox task failed")?
             .context("cannot write alerts to the outbox")?;
-    Ok(Some(dispatcher.drain(deadline).await))
+        Ok(())
+    }
+
+    /// Delivers what the outbox holds, for at most `deadline`; `None` without destinations.
+    pub async fn drain(self, deadline: Duration) -> Option<DeliveryReport> {
+        let dispatcher = self.dispatcher?;
+        Some(dispatcher.drain(deadline).await)
+    }
 }
 
 /// Says what a one-shot delivery achieved, and where undelivered alerts wait.
