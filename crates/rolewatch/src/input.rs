@@ -138,6 +138,27 @@ impl InputCounts {
     }
 }
 
+/// A stored chunk's event vector, emptied and kept for a later chunk: filling it again costs no
+/// fresh pages, where a new vector of 65,536 events was faulted in for every chunk.
+#[derive(Debug, Default)]
+pub struct SpareEvents(Vec<AuditEvent>);
+
+impl SpareEvents {
+    /// Keeps `events`' memory if it is more than the vector kept already.
+    pub fn keep(&mut self, mut events: Vec<AuditEvent>) {
+        if events.capacity() > self.0.capacity() {
+            events.clear();
+            self.0 = events;
+        }
+    }
+
+    /// An empty vector with room for at least `room` events: the kept one if it is large
+    /// enough.
+    pub fn take(&mut self, room: usize) -> Vec<AuditEvent> {
+        if self.0.capacity() >= room { std::mem::take(&mut self.0) } else { Vec::with_capacity(room) }
+    }
+}
+
 /// Feeds physical lines to a parser with their positions, and cuts its output into chunks.
 /// Shared by the one-shot [`SourceReader`] and the file tailer of `rolewatch run`.
 pub struct LineFeeder {
@@ -150,9 +171,8 @@ pub struct LineFeeder {
     offset: u64,
     chunk_start: u64,
     counts: InputCounts,
-    /// A taken chunk's event vector, handed back emptied by [`LineFeeder::recycle`]: the next
-    /// chunk fills it instead of faulting in a fresh one.
-    spare: Vec<AuditEvent>,
+    /// A taken chunk's event vector, handed back by [`LineFeeder::recycle`].
+    spare: SpareEvents,
 }
 
 impl LineFeeder {
@@ -167,17 +187,13 @@ impl LineFeeder {
             offset: 0,
             chunk_start: 0,
             counts: InputCounts::default(),
-            spare: Vec::new(),
+            spare: SpareEvents::default(),
         }
     }
 
     /// Hands back a chunk this feeder cut, once it is stored: its event vector is reused.
     pub fn recycle(&mut self, chunk: Chunk) {
-        let mut events = chunk.events;
-        if events.capacity() > self.spare.capacity() {
-            events.clear();
-            self.spare = events;
-        }
+        self.spare.keep(chunk.events);
     }
 
     /// Parses one physical line, terminator included (a final line may lack it). Returns true
@@ -212,13 +228,8 @@ impl LineFeeder {
         // doubling copied it over and over into fresh pages (page faults were a fifth of an
         // ingest's time). The parser's final flush may add a few beyond the chunk size.
         let room = if self.output.events.len() >= self.chunk_events { self.chunk_events + 64 } else { 0 };
-        let next = if self.spare.capacity() >= room {
-            std::mem::take(&mut self.spare)
-        } else {
-            Vec::with_capacity(room)
-        };
         let chunk = Chunk {
-            events: std::mem::replace(&mut self.output.events, next),
+            events: std::mem::replace(&mut self.output.events, self.spare.take(room)),
             rejected: std::mem::take(&mut self.output.rejected),
             span,
         };

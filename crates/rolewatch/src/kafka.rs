@@ -10,13 +10,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use rolewatch_event::{AuditEvent, LogFormat, SourcePosition};
+use rolewatch_event::{LogFormat, SourcePosition};
 use rolewatch_kafka::RecordRef;
 use rolewatch_lake::StreamId;
 use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser};
 use serde::Deserialize;
 
-use crate::input::{Chunk, InputCounts, Span};
+use crate::input::{Chunk, InputCounts, Span, SpareEvents};
 
 /// `(topic, partition)`.
 pub type PartitionKey = (String, i32);
@@ -131,8 +131,8 @@ struct PartitionBuffer {
     first: Option<i64>,
     last: i64,
     since: Instant,
-    /// A stored chunk's event vector, emptied, for the next cut (see [`KafkaBuffers::recycle`]).
-    spare: Vec<AuditEvent>,
+    /// A stored chunk's event vector, for a later cut (see [`KafkaBuffers::recycle`]).
+    spare: SpareEvents,
 }
 
 /// The buffers of the partitions this member holds.
@@ -165,7 +165,7 @@ impl KafkaBuffers {
             first: None,
             last: record.offset,
             since: Instant::now(),
-            spare: Vec::new(),
+            spare: SpareEvents::default(),
         });
         if buffer.first.is_none() {
             buffer.first = Some(record.offset);
@@ -200,13 +200,8 @@ impl KafkaBuffers {
         // The next chunk's events go to a vector as large as this one's, so that a busy
         // partition's buffer is not grown (and copied) step by step.
         let capacity = buffer.output.events.len().min(chunk_events);
-        let next = if buffer.spare.capacity() >= capacity {
-            std::mem::take(&mut buffer.spare)
-        } else {
-            Vec::with_capacity(capacity)
-        };
         let chunk = Chunk {
-            events: std::mem::replace(&mut buffer.output.events, next),
+            events: std::mem::replace(&mut buffer.output.events, buffer.spare.take(capacity)),
             rejected: std::mem::take(&mut buffer.output.rejected),
             span: Span::Offsets { topic: key.0.clone(), partition: key.1, first, last: buffer.last },
         };
@@ -224,12 +219,8 @@ impl KafkaBuffers {
     /// Hands back a chunk of `key` once it is stored: the partition's next chunk but one fills
     /// its vector instead of faulting in fresh memory.
     pub fn recycle(&mut self, key: &PartitionKey, chunk: Chunk) {
-        let mut events = chunk.events;
-        if let Some(buffer) = self.buffer_mut(key)
-            && events.capacity() > buffer.spare.capacity()
-        {
-            events.clear();
-            buffer.spare = events;
+        if let Some(buffer) = self.buffer_mut(key) {
+            buffer.spare.keep(chunk.events);
         }
     }
 
