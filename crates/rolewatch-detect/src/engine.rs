@@ -15,7 +15,7 @@ use crate::detectors::new_origin::NewOrigin;
 use crate::detectors::privilege_change::PrivilegeChangeByNonAdmin;
 use crate::detectors::sensitive_access::SensitiveAccess;
 use crate::detectors::source_silent::SourceSilent;
-use crate::detectors::{Detector, EventContext};
+use crate::detectors::{Alerts, Detector, EventContext};
 use crate::fold::Folder;
 use crate::patterns::parse_duration;
 use crate::roles::{RoleClasses, RoleMap};
@@ -44,7 +44,6 @@ pub struct Engine {
     next_tick: Option<DateTime<Utc>>,
     folder: Folder,
     slots: Vec<Slot>,
-    scratch: Vec<Alert>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -85,15 +84,7 @@ impl Engine {
         );
         push(&mut slots, NewOrigin::new(&detectors.new_origin, &roles)?);
         push(&mut slots, SourceSilent::new(&detectors.source_silent, &roles)?);
-        Ok(Engine {
-            roles,
-            lateness,
-            newest: None,
-            next_tick: None,
-            folder: Folder::default(),
-            slots,
-            scratch: Vec::new(),
-        })
+        Ok(Engine { roles, lateness, newest: None, next_tick: None, folder: Folder::default(), slots })
     }
 
     /// The ids of the enabled detectors, in the order they run.
@@ -115,10 +106,11 @@ impl Engine {
         };
         let context = EventContext { role: event.role.as_deref(), classes, roles: &self.roles };
         for slot in &mut self.slots {
-            slot.detector.observe(event, &context, &mut self.scratch);
-            for alert in self.scratch.drain(..) {
-                self.folder.offer(alert, slot.dedup_window, alerts);
-            }
+            slot.detector.observe(
+                event,
+                &context,
+                &mut Alerts::new(&mut self.folder, slot.dedup_window, alerts),
+            );
         }
     }
 
@@ -172,10 +164,7 @@ impl Engine {
     fn tick(&mut self, watermark: DateTime<Utc>, alerts: &mut Vec<Alert>) {
         self.next_tick = Some(watermark + TICK);
         for slot in &mut self.slots {
-            slot.detector.advance(watermark, &mut self.scratch);
-            for alert in self.scratch.drain(..) {
-                self.folder.offer(alert, slot.dedup_window, alerts);
-            }
+            slot.detector.advance(watermark, &mut Alerts::new(&mut self.folder, slot.dedup_window, alerts));
         }
     }
 }

@@ -5,8 +5,11 @@
 //! nothing is emitted for them until the window closes (the event-time watermark passes
 //! `first.ts + dedup_window`, or [`crate::Engine::finish`]). Then, if anything was folded, one
 //! follow-up alert with a new id reports them: `count` = the number of folded occurrences,
-//! `ts`/`last_ts` = the first and last of them, label `repeat_of` = the first alert's id. So the
-//! counts of all alerts of a key add up to the number of occurrences.
+//! `ts`/`last_ts` = the first and last of them, label `repeat_of` = the first alert's id, summary
+//! and evidence those of the first repeat (as Panther titles a deduplicated alert after its first
+//! event). So the counts of all alerts of a key add up to the number of occurrences, and a
+//! repeat after the first costs a map lookup: detectors ask [`Folder::count_repeat`] before they
+//! build an alert.
 
 use crate::fast::FastMap;
 
@@ -22,8 +25,8 @@ const ID_HEX_LEN: usize = 32;
 struct Window {
     end: DateTime<Utc>,
     first_id: String,
-    /// The last folded occurrence (its summary and evidence are the freshest), with the count,
-    /// ts and last_ts of the folded ones.
+    /// The first folded occurrence (its summary, evidence and labels stand for all of them), with
+    /// the count, ts and last_ts of the folded ones.
     folded: Option<Alert>,
 }
 
@@ -58,15 +61,7 @@ impl Folder {
         if let Some(window) = self.windows.get_mut(&alert.dedup_key) {
             if alert.ts < window.end {
                 match &mut window.folded {
-                    Some(folded) => {
-                        let count = folded.count.saturating_add(alert.count);
-                        let first_ts = folded.ts.min(alert.ts);
-                        let last_ts = folded.last_ts.max(alert.last_ts);
-                        *folded = alert;
-                        folded.count = count;
-                        folded.ts = first_ts;
-                        folded.last_ts = last_ts;
-                    }
+                    Some(folded) => add_occurrences(folded, alert.count, alert.ts, alert.last_ts),
                     None => window.folded = Some(alert),
                 }
                 return;
@@ -84,6 +79,19 @@ impl Folder {
                 .insert(alert.dedup_key.clone(), Window { end, first_id: alert.id.clone(), folded: None });
         }
         out.push(alert);
+    }
+
+    /// Adds one occurrence of `dedup_key` at `ts` to its open window if that window already holds
+    /// a folded repeat; returns whether it did. The caller then need not build the alert: the
+    /// follow-up carries the first repeat's summary and evidence either way.
+    pub(crate) fn count_repeat(&mut self, dedup_key: &str, ts: DateTime<Utc>) -> bool {
+        match self.windows.get_mut(dedup_key) {
+            Some(Window { end, folded: Some(folded), .. }) if ts < *end => {
+                add_occurrences(folded, 1, ts, ts);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Closes the windows that end at or before `watermark`, in order of end then key.
@@ -118,6 +126,13 @@ impl Folder {
         }
         self.next_close = None;
     }
+}
+
+/// Counts `count` more occurrences between `ts` and `last_ts` into a folded repeat.
+fn add_occurrences(folded: &mut Alert, count: u64, ts: DateTime<Utc>, last_ts: DateTime<Utc>) {
+    folded.count = folded.count.saturating_add(count);
+    folded.ts = folded.ts.min(ts);
+    folded.last_ts = folded.last_ts.max(last_ts);
 }
 
 fn emit_follow_up(window: Window, out: &mut Vec<Alert>) {
@@ -182,8 +197,9 @@ mod tests {
         folder.close_until(alert("x", 600).ts, &mut out);
         assert_eq!(out.len(), 3);
         let follow_up = &out[2];
-        assert_eq!((follow_up.count, follow_up.summary.as_str()), (2, follow_up.summary.as_str()));
+        assert_eq!(follow_up.count, 2);
         assert!(follow_up.summary.starts_with("repeated 2 more times until"), "{}", follow_up.summary);
+        assert!(follow_up.summary.ends_with(": at 10"), "the first repeat's summary: {}", follow_up.summary);
         assert_eq!(follow_up.ts, alert("a", 10).ts);
         assert_eq!(follow_up.last_ts, alert("a", 20).ts);
         assert_eq!(follow_up.labels["repeat_of"], out[0].id);
@@ -191,6 +207,28 @@ mod tests {
         // "b" had no repeats: closing it emits nothing.
         folder.close_all(&mut out);
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn counted_repeats_add_to_the_first_folded_one() {
+        let mut folder = Folder::default();
+        let mut out = Vec::new();
+        let window = TimeDelta::seconds(600);
+        let ts = |second: i64| alert("x", second).ts;
+        // Nothing to add to yet: no window, then a window without a folded repeat.
+        assert!(!folder.count_repeat("a", ts(0)));
+        folder.offer(alert("a", 0), window, &mut out);
+        assert!(!folder.count_repeat("a", ts(5)), "the first repeat is built and offered");
+        folder.offer(alert("a", 5), window, &mut out);
+        assert!(folder.count_repeat("a", ts(7)));
+        assert!(folder.count_repeat("a", ts(3)), "out of order within the window");
+        assert!(!folder.count_repeat("a", ts(600)), "past the window's end");
+        assert!(!folder.count_repeat("b", ts(7)));
+        folder.close_all(&mut out);
+        assert_eq!(out.len(), 2);
+        let follow_up = &out[1];
+        assert_eq!((follow_up.count, follow_up.ts, follow_up.last_ts), (3, ts(3), ts(7)));
+        assert!(follow_up.summary.ends_with(": at 5"), "{}", follow_up.summary);
     }
 
     #[test]

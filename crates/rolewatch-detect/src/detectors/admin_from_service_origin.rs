@@ -4,10 +4,10 @@
 //! misconfiguration or a stolen credential.
 
 use chrono::TimeDelta;
-use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
+use rolewatch_event::{AuditEvent, Severity, StatementClass};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for, origin_phrase};
+use super::{Alerts, Common, Detector, EventContext, alert_for, origin_phrase};
 use crate::ConfigError;
 use crate::origins::{OriginsConfig, ServiceMatch, ServiceOrigins};
 use crate::roles::RoleMap;
@@ -71,7 +71,7 @@ impl Detector for AdminFromServiceOrigin {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         // The end of a session is not a use of the role: its login and statements already were,
         // and counting the DISCONNECT only adds a "repeated" follow-up to every session.
         if !context.classes.is_admin() || event.class == StatementClass::Disconnect {
@@ -96,10 +96,13 @@ impl Detector for AdminFromServiceOrigin {
                 (format!("{address} is in a service network"), format!("addr:{address}"))
             }
         };
+        let dedup_key = format!("{ID}|{role}|{origin_key}");
+        if out.repeat(&dedup_key, event.ts) {
+            return;
+        }
         let summary =
             format!("admin role {role} used {} by {}: {reason}", origin_phrase(event), event.command);
-        let mut alert =
-            alert_for(event, ID, self.common.severity, format!("{ID}|{role}|{origin_key}"), summary);
+        let mut alert = alert_for(event, ID, self.common.severity, dedup_key, summary);
         alert.labels.insert(
             "matched".to_owned(),
             match matched {

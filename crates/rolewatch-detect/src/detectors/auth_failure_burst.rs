@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for, origin_phrase, window_phrase};
+use super::{Alerts, Common, Detector, EventContext, alert_for, origin_phrase, window_phrase};
 use crate::ConfigError;
 use crate::patterns::parse_positive_duration;
 use crate::roles::RoleMap;
@@ -136,7 +136,7 @@ impl AuthFailureBurst {
         alert.labels.insert("window".to_owned(), window_phrase(self.window));
     }
 
-    fn on_failure(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn on_failure(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         let (limit, window) = (self.limit, self.window);
         let role_burst =
             context.role.is_some_and(|role| record(&mut self.by_role, role, event.ts, limit, window));
@@ -175,7 +175,7 @@ impl AuthFailureBurst {
         out.push(alert);
     }
 
-    fn on_success(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn on_success(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         let success_within = self.success_within;
         let after_role_burst = context
             .role
@@ -231,7 +231,7 @@ impl Detector for AuthFailureBurst {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         if event.class != StatementClass::Connect {
             return;
         }
@@ -242,7 +242,7 @@ impl Detector for AuthFailureBurst {
         }
     }
 
-    fn advance(&mut self, watermark: DateTime<Utc>, _out: &mut Vec<Alert>) {
+    fn advance(&mut self, watermark: DateTime<Utc>, _out: &mut Alerts<'_>) {
         let (window, success_within) = (self.window, self.success_within);
         let live = |failures: &Failures| {
             failures.recent.back().is_some_and(|&newest| newest > watermark - window)

@@ -4,10 +4,12 @@
 //! evidence and get `audit_tamper_severity`.
 
 use chrono::TimeDelta;
-use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
+use rolewatch_event::{AuditEvent, Severity, StatementClass};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for, objects_phrase, origin_phrase, outcome_phrase};
+use super::{
+    Alerts, Common, Detector, EventContext, alert_for, objects_phrase, origin_phrase, outcome_phrase,
+};
 use crate::ConfigError;
 use crate::patterns::{contains_ignore_case, has_word, sql_words};
 use crate::roles::RoleMap;
@@ -181,7 +183,7 @@ impl Detector for DangerousCommand {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         let Some((kind, description, tamper)) = self.classify(event) else {
             return;
         };
@@ -189,6 +191,10 @@ impl Detector for DangerousCommand {
             return;
         }
         let role = context.role_name();
+        let dedup_key = format!("{ID}|{role}|{kind}");
+        if out.repeat(&dedup_key, event.ts) {
+            return;
+        }
         let verb = if event.success { "ran" } else { "attempted" };
         let target = if event.objects.is_empty() {
             String::new()
@@ -202,7 +208,7 @@ impl Detector for DangerousCommand {
             outcome_phrase(event)
         );
         let severity = if tamper { self.audit_tamper_severity } else { self.common.severity };
-        let mut alert = alert_for(event, ID, severity, format!("{ID}|{role}|{kind}"), summary);
+        let mut alert = alert_for(event, ID, severity, dedup_key, summary);
         alert.labels.insert("kind".to_owned(), kind.to_owned());
         out.push(alert);
     }

@@ -2,10 +2,12 @@
 //! failed (a denied `ALTER TABLE` is an attempt worth knowing about).
 
 use chrono::TimeDelta;
-use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
+use rolewatch_event::{AuditEvent, Severity, StatementClass};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for, objects_phrase, origin_phrase, outcome_phrase};
+use super::{
+    Alerts, Common, Detector, EventContext, alert_for, objects_phrase, origin_phrase, outcome_phrase,
+};
 use crate::ConfigError;
 use crate::patterns::sql_words;
 use crate::roles::RoleMap;
@@ -78,7 +80,7 @@ impl Detector for DdlByNonAdmin {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         if event.class != StatementClass::Ddl || context.classes.is_admin() {
             return;
         }
@@ -89,6 +91,10 @@ impl Detector for DdlByNonAdmin {
             return;
         }
         let role = context.role_name();
+        let dedup_key = format!("{ID}|{role}");
+        if out.repeat(&dedup_key, event.ts) {
+            return;
+        }
         let verb = if event.success { "ran" } else { "attempted" };
         let summary = format!(
             "{role} ({}) {verb} {} on {} {}{}",
@@ -98,7 +104,7 @@ impl Detector for DdlByNonAdmin {
             origin_phrase(event),
             outcome_phrase(event)
         );
-        let mut alert = alert_for(event, ID, self.common.severity, format!("{ID}|{role}"), summary);
+        let mut alert = alert_for(event, ID, self.common.severity, dedup_key, summary);
         alert.labels.insert("role_class".to_owned(), context.classes.describe());
         out.push(alert);
     }
@@ -134,6 +140,29 @@ mod tests {
             "app_writer (writer) ran ALTER TABLE on public.orders_copy from 127.0.0.1 (webapp)"
         );
         assert_eq!(alerts[0].severity, Severity::Medium);
+    }
+
+    /// A migration's thousand `ALTER TABLE`s: the first alerts at once, the rest fold into one
+    /// follow-up that counts them all and shows the first repeat's statement.
+    #[test]
+    fn a_burst_of_ddl_is_one_alert_and_one_counted_follow_up() {
+        let mut engine = engine_with(|_| {});
+        let events: Vec<AuditEvent> = (0..1000)
+            .map(|n| {
+                let mut event =
+                    ddl("app_writer", &format!("ALTER TABLE public.orders_copy ADD COLUMN c{n} int"));
+                event.ts = crate::testing::ts(n / 10);
+                event
+            })
+            .collect();
+        let alerts = run(&mut engine, &events);
+        assert_eq!(alerts.len(), 2, "{alerts:#?}");
+        assert_eq!(alerts[0].evidence.as_deref(), Some("ALTER TABLE public.orders_copy ADD COLUMN c0 int"));
+        let follow_up = &alerts[1];
+        assert_eq!(follow_up.count, 999);
+        assert_eq!((follow_up.ts, follow_up.last_ts), (crate::testing::ts(0), crate::testing::ts(99)));
+        assert_eq!(follow_up.evidence.as_deref(), Some("ALTER TABLE public.orders_copy ADD COLUMN c1 int"));
+        assert_eq!(follow_up.labels["repeat_of"], alerts[0].id);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! outside `admin`.
 
 use chrono::TimeDelta;
-use rolewatch_event::{Alert, AuditEvent, Severity, Source, StatementClass};
+use rolewatch_event::{AuditEvent, Severity, Source, StatementClass};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for, objects_phrase, origin_phrase, outcome_phrase};
+use super::{
+    Alerts, Common, Detector, EventContext, alert_for, objects_phrase, origin_phrase, outcome_phrase,
+};
 use crate::ConfigError;
 use crate::patterns::{CachedPatterns, Patterns, has_word, sql_words};
 use crate::roles::RoleMap;
@@ -137,7 +139,7 @@ impl Detector for ExportCommand {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         if context.classes.is_admin() {
             return;
         }
@@ -151,6 +153,10 @@ impl Detector for ExportCommand {
             return;
         }
         let role = context.role_name();
+        let dedup_key = format!("{ID}|{role}|{kind}");
+        if out.repeat(&dedup_key, event.ts) {
+            return;
+        }
         let origin = origin_phrase(event);
         let outcome = outcome_phrase(event);
         let summary = match (kind, dump_client) {
@@ -166,7 +172,7 @@ impl Detector for ExportCommand {
                 "{role} exported data to a server file with SELECT ... INTO OUTFILE {origin}{outcome}"
             ),
         };
-        let mut alert = alert_for(event, ID, self.common.severity, format!("{ID}|{role}|{kind}"), summary);
+        let mut alert = alert_for(event, ID, self.common.severity, dedup_key, summary);
         alert.labels.insert("kind".to_owned(), kind.to_owned());
         out.push(alert);
     }

@@ -12,10 +12,12 @@ use std::collections::VecDeque;
 use crate::fast::FastMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
+use rolewatch_event::{AuditEvent, Severity, StatementClass};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for, objects_phrase, origin_phrase, window_phrase};
+use super::{
+    Alerts, Common, Detector, EventContext, alert_for, objects_phrase, origin_phrase, window_phrase,
+};
 use crate::ConfigError;
 use crate::patterns::parse_positive_duration;
 use crate::roles::{RoleClass, RoleClasses, RoleMap};
@@ -148,6 +150,9 @@ impl LargeExport {
         }))
     }
 
+    /// Raises the alert for `rows` read in `statements` statements (`scope`: one statement, a
+    /// session or the role), unless it only adds to a folded repeat.
+    #[allow(clippy::too_many_arguments)]
     fn raise(
         &self,
         event: &AuditEvent,
@@ -155,30 +160,30 @@ impl LargeExport {
         scope: &str,
         rows: u64,
         statements: u32,
-    ) -> Alert {
+        out: &mut Alerts<'_>,
+    ) {
         let role = context.role_name();
+        let session = event.session_id.as_deref().unwrap_or("?");
+        let dedup_key = match scope {
+            "statement" => format!("{ID}|{role}|statement"),
+            "session" => format!("{ID}|{role}|session|{}|{session}", event.server.as_deref().unwrap_or("")),
+            _ => format!("{ID}|{role}|role"),
+        };
+        if out.repeat(&dedup_key, event.ts) {
+            return;
+        }
         let origin = origin_phrase(event);
         let objects = objects_phrase(&event.objects);
         let window = window_phrase(self.window);
-        let session = event.session_id.as_deref().unwrap_or("?");
-        let (summary, dedup_key) = match scope {
-            "statement" => (
-                format!("{role} read {rows} rows of {objects} in one statement {origin}"),
-                format!("{ID}|{role}|statement"),
+        let summary = match scope {
+            "statement" => format!("{role} read {rows} rows of {objects} in one statement {origin}"),
+            "session" => format!(
+                "{role} read {rows} rows in {statements} statements within {window} in session {session} \
+                 {origin}, the last of {objects}"
             ),
-            "session" => (
-                format!(
-                    "{role} read {rows} rows in {statements} statements within {window} in session {session} \
-                     {origin}, the last of {objects}"
-                ),
-                format!("{ID}|{role}|session|{}|{session}", event.server.as_deref().unwrap_or("")),
-            ),
-            _ => (
-                format!(
-                    "{role} read {rows} rows in {statements} statements within {window} across its sessions, \
-                     the last {origin} of {objects}"
-                ),
-                format!("{ID}|{role}|role"),
+            _ => format!(
+                "{role} read {rows} rows in {statements} statements within {window} across its sessions, \
+                 the last {origin} of {objects}"
             ),
         };
         let mut alert = alert_for(event, ID, self.common.severity, dedup_key, summary);
@@ -189,7 +194,7 @@ impl LargeExport {
         if scope != "statement" {
             alert.labels.insert("window".to_owned(), window);
         }
-        alert
+        out.push(alert);
     }
 
     /// Adds a read to its session's running count; returns (rows, statements) and restarts the
@@ -242,7 +247,7 @@ impl Detector for LargeExport {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         if event.class == StatementClass::Disconnect {
             self.forget_session(event);
             return;
@@ -257,7 +262,7 @@ impl Detector for LargeExport {
         }
         if rows > self.threshold {
             if !self.common.is_exempt(context) {
-                out.push(self.raise(event, context, "statement", rows, 1));
+                self.raise(event, context, "statement", rows, 1, out);
             }
             // The statement is reported: restart the running counts.
             self.reset_session(event);
@@ -288,13 +293,13 @@ impl Detector for LargeExport {
             return;
         }
         if let Some((total, statements)) = session_crossed {
-            out.push(self.raise(event, context, "session", total, statements));
+            self.raise(event, context, "session", total, statements, out);
         } else if let Some((total, statements)) = role_crossed {
-            out.push(self.raise(event, context, "role", total, statements));
+            self.raise(event, context, "role", total, statements, out);
         }
     }
 
-    fn advance(&mut self, watermark: DateTime<Utc>, _out: &mut Vec<Alert>) {
+    fn advance(&mut self, watermark: DateTime<Utc>, _out: &mut Alerts<'_>) {
         let horizon = watermark - self.window;
         let live = |window: &RowWindow| window.newest().is_some_and(|newest| newest > horizon);
         for sessions in self.sessions.values_mut() {

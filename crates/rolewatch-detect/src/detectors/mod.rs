@@ -19,6 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, AuditEvent, Severity, Text};
 
 use crate::ConfigError;
+use crate::fold::Folder;
 use crate::patterns::parse_duration;
 use crate::roles::{RoleClasses, RoleMap, RoleSelector};
 use crate::state::EngineState;
@@ -40,6 +41,34 @@ impl EventContext<'_> {
     }
 }
 
+/// Where a detector's alerts go: the engine's [`Folder`] with the detector's dedup window, then
+/// the engine's output.
+pub(crate) struct Alerts<'a> {
+    folder: &'a mut Folder,
+    dedup_window: TimeDelta,
+    out: &'a mut Vec<Alert>,
+}
+
+impl<'a> Alerts<'a> {
+    pub(crate) fn new(folder: &'a mut Folder, dedup_window: TimeDelta, out: &'a mut Vec<Alert>) -> Self {
+        Self { folder, dedup_window, out }
+    }
+
+    /// Emits `alert`, or folds it into the open dedup window of its key.
+    pub(crate) fn push(&mut self, alert: Alert) {
+        self.folder.offer(alert, self.dedup_window, self.out);
+    }
+
+    /// Counts one more occurrence of `dedup_key` at `ts` (an alert of count 1 whose `ts` and
+    /// `last_ts` are both `ts`) when it would only add to an already folded repeat; returns
+    /// whether it did, and then the caller builds no alert. A detector that fires on every
+    /// event of a busy role (thousands of `ALTER TABLE`s in a migration) asks this first:
+    /// building an alert (summary, labels, a dozen strings) costs more than the event's parse.
+    pub(crate) fn repeat(&mut self, dedup_key: &str, ts: DateTime<Utc>) -> bool {
+        self.dedup_window > TimeDelta::zero() && self.folder.count_repeat(dedup_key, ts)
+    }
+}
+
 /// One detector's runtime.
 pub(crate) trait Detector: Send {
     /// The detector's id (the alert's `detector` field).
@@ -47,10 +76,10 @@ pub(crate) trait Detector: Send {
     /// The detector's `dedup_window`.
     fn dedup_window(&self) -> TimeDelta;
     /// Looks at one event and pushes the alerts it raises (before folding).
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>);
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>);
     /// Event time has reached `watermark` (already minus lateness): expire state, raise alerts
     /// that are due to time passing.
-    fn advance(&mut self, _watermark: DateTime<Utc>, _out: &mut Vec<Alert>) {}
+    fn advance(&mut self, _watermark: DateTime<Utc>, _out: &mut Alerts<'_>) {}
     /// Adds what must survive a restart to `state`.
     fn export(&self, _state: &mut EngineState) {}
     /// Restores what [`Detector::export`] saved.

@@ -9,10 +9,10 @@
 use crate::fast::{FastMap, FastSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rolewatch_event::{Alert, AuditEvent, Severity, Text, format_rfc3339};
+use rolewatch_event::{AuditEvent, Severity, Text, format_rfc3339};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for};
+use super::{Alerts, Common, Detector, EventContext, alert_for};
 use crate::ConfigError;
 use crate::patterns::parse_duration;
 use crate::roles::RoleMap;
@@ -121,7 +121,7 @@ impl NewOrigin {
         context: &EventContext<'_>,
         kind: &str,
         value: &str,
-        out: &mut Vec<Alert>,
+        out: &mut Alerts<'_>,
     ) {
         if self.common.is_exempt(context) {
             return;
@@ -163,7 +163,7 @@ impl Detector for NewOrigin {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         let started = *self.learning_started.get_or_insert(event.ts);
         let (Some(role), true) = (context.role, event.success) else {
             return;

@@ -3,10 +3,10 @@
 //! exactly what privilege escalation attempts look like).
 
 use chrono::TimeDelta;
-use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
+use rolewatch_event::{AuditEvent, Severity, StatementClass};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for, origin_phrase, outcome_phrase};
+use super::{Alerts, Common, Detector, EventContext, alert_for, origin_phrase, outcome_phrase};
 use crate::ConfigError;
 use crate::roles::RoleMap;
 
@@ -77,7 +77,7 @@ impl Detector for PrivilegeChangeByNonAdmin {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         if context.classes.is_admin() {
             return;
         }
@@ -88,6 +88,10 @@ impl Detector for PrivilegeChangeByNonAdmin {
             return;
         }
         let role = context.role_name();
+        let dedup_key = format!("{ID}|{role}");
+        if out.repeat(&dedup_key, event.ts) {
+            return;
+        }
         let verb = if event.success { "ran" } else { "attempted" };
         let target = if event.objects.is_empty() {
             String::new()
@@ -101,7 +105,7 @@ impl Detector for PrivilegeChangeByNonAdmin {
             origin_phrase(event),
             outcome_phrase(event)
         );
-        let mut alert = alert_for(event, ID, self.common.severity, format!("{ID}|{role}"), summary);
+        let mut alert = alert_for(event, ID, self.common.severity, dedup_key, summary);
         alert.labels.insert("role_class".to_owned(), context.classes.describe());
         out.push(alert);
     }

@@ -5,10 +5,10 @@
 //! sensitive `schema.table` names.
 
 use chrono::TimeDelta;
-use rolewatch_event::{Alert, AuditEvent, Severity, StatementClass};
+use rolewatch_event::{AuditEvent, Severity, StatementClass};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, alert_for, origin_phrase, outcome_phrase};
+use super::{Alerts, Common, Detector, EventContext, alert_for, origin_phrase, outcome_phrase};
 use crate::ConfigError;
 use crate::roles::RoleMap;
 use crate::sensitive::{SensitiveConfig, SensitiveMap};
@@ -76,7 +76,7 @@ impl Detector for SensitiveAccess {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, context: &EventContext<'_>, out: &mut Alerts<'_>) {
         let verb = match (event.class, event.success) {
             (StatementClass::Read, true) => "read",
             (StatementClass::Write, true) => "wrote",
@@ -111,6 +111,10 @@ impl Detector for SensitiveAccess {
         let outcome_key = if event.success { "allowed" } else { "denied" };
         let severity = if event.success { self.common.severity } else { self.denied_severity };
         let role_name = context.role_name();
+        let dedup_key = format!("{ID}|{role_name}|{first}|{outcome_key}");
+        if out.repeat(&dedup_key, event.ts) {
+            return;
+        }
         let summary = format!(
             "{role_name} ({}) {verb} sensitive {} without an allowance {}{}",
             classes.describe(),
@@ -118,7 +122,6 @@ impl Detector for SensitiveAccess {
             origin_phrase(event),
             outcome_phrase(event)
         );
-        let dedup_key = format!("{ID}|{role_name}|{first}|{outcome_key}");
         let mut alert = alert_for(event, ID, severity, dedup_key, summary);
         alert.labels.insert("access".to_owned(), outcome_key.to_owned());
         alert.objects = touched;

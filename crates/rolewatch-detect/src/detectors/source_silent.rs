@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, AuditEvent, Severity, Source, format_rfc3339};
 use serde::{Deserialize, Serialize};
 
-use super::{Common, Detector, EventContext, window_phrase};
+use super::{Alerts, Common, Detector, EventContext, window_phrase};
 use crate::ConfigError;
 use crate::patterns::parse_positive_duration;
 use crate::roles::RoleMap;
@@ -123,7 +123,7 @@ impl Detector for SourceSilent {
         self.common.dedup_window
     }
 
-    fn observe(&mut self, event: &AuditEvent, _context: &EventContext<'_>, _out: &mut Vec<Alert>) {
+    fn observe(&mut self, event: &AuditEvent, _context: &EventContext<'_>, _out: &mut Alerts<'_>) {
         if !self.seeded {
             self.seeded = true;
             let configured: Vec<(String, TimeDelta)> =
@@ -160,7 +160,7 @@ impl Detector for SourceSilent {
         self.update_due(event.ts + interval);
     }
 
-    fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Vec<Alert>) {
+    fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Alerts<'_>) {
         if self.next_due.is_none_or(|due| due >= watermark) {
             return;
         }
