@@ -16,7 +16,7 @@ use rolewatch_lake::StreamId;
 use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser};
 use serde::Deserialize;
 
-use crate::input::{Chunk, InputCounts, Span, SpareEvents};
+use crate::input::{Chunk, InputCounts, Span, SpareEvents, chunk_room};
 
 /// `(topic, partition)`.
 pub type PartitionKey = (String, i32);
@@ -198,8 +198,10 @@ impl KafkaBuffers {
         let first = buffer.first.take()?;
         buffer.parser.finish(&mut buffer.output);
         // The next chunk's events go to a vector as large as this one's, so that a busy
-        // partition's buffer is not grown (and copied) step by step.
-        let capacity = buffer.output.events.len().min(chunk_events);
+        // partition's buffer is not grown (and copied) step by step, with the headroom of
+        // `chunk_room` when this one was full.
+        let full = buffer.output.events.len() >= chunk_events;
+        let capacity = if full { chunk_room(chunk_events) } else { buffer.output.events.len() };
         let chunk = Chunk {
             events: std::mem::replace(&mut buffer.output.events, buffer.spare.take(capacity)),
             rejected: std::mem::take(&mut buffer.output.rejected),
