@@ -24,7 +24,7 @@ use crate::classify::classify;
 use crate::objects::{ObjectFinder, SqlDialect};
 use crate::output::{ParseOutput, RejectReason, SkipReason};
 use crate::pgaudit::{AUDIT_PREFIX, parse_audit_record};
-use crate::timestamp::parse_pg_timestamp_in;
+use crate::timestamp::PgTimestampCache;
 
 /// The fields of one PostgreSQL log record that rolewatch uses, borrowed from the carrier.
 #[derive(Debug, Default)]
@@ -73,6 +73,8 @@ pub(crate) struct PgLogInterpreter {
     next_seq: u64,
     /// Tables of failed statements, which pgAudit does not log.
     objects: ObjectFinder,
+    /// The record times' last whole second.
+    timestamps: PgTimestampCache,
 }
 
 fn non_empty(field: Option<&str>) -> Option<Text> {
@@ -114,6 +116,7 @@ impl PgLogInterpreter {
             pending_order: BTreeMap::new(),
             next_seq: 0,
             objects: ObjectFinder::new(SqlDialect::Postgres),
+            timestamps: PgTimestampCache::default(),
         }
     }
 
@@ -158,7 +161,7 @@ impl PgLogInterpreter {
         raw: &[u8],
         output: &mut ParseOutput,
     ) {
-        let ts = match parse_pg_timestamp_in(record.timestamp, self.zone) {
+        let ts = match self.timestamps.parse(record.timestamp, self.zone) {
             Ok(ts) => ts,
             Err(error) => return output.reject(position, RejectReason::BadTimestamp, error.to_string(), raw),
         };

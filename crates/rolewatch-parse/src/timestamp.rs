@@ -131,6 +131,63 @@ pub(crate) fn parse_pg_timestamp_in(text: &str, zone: Option<Tz>) -> Result<Date
     }
 }
 
+/// [`parse_pg_timestamp_in`] that remembers the last whole second it read: a busy server writes
+/// thousands of records within one second, and those differ only in the fraction, which is
+/// all that is read again. Exact: the cached instant is the one the full parse gave for the
+/// same text without its fraction.
+#[derive(Debug, Default)]
+pub(crate) struct PgTimestampCache {
+    /// The text of the last timestamp without its fraction (`2026-11-26 10:00:00 UTC`), and
+    /// its instant.
+    second: Option<(String, DateTime<Utc>)>,
+}
+
+/// `YYYY-MM-DD HH:MM:SS.fraction rest` -> (`YYYY-MM-DD HH:MM:SS`, fraction digits, `rest`):
+/// `None` for any other shape (epoch seconds, no fraction, a fraction too long to be exact).
+fn split_fraction(text: &str) -> Option<(&str, &str, &str)> {
+    let (head, after) = text.split_at_checked(19)?;
+    let fraction = after.strip_prefix('.')?;
+    let length = fraction.bytes().take_while(u8::is_ascii_digit).count();
+    if length == 0 || length > 9 || text.as_bytes().get(4) != Some(&b'-') {
+        return None;
+    }
+    let (digits, rest) = fraction.split_at_checked(length)?;
+    Some((head, digits, rest))
+}
+
+impl PgTimestampCache {
+    /// [`parse_pg_timestamp_in`], reusing the last whole second's result when only the fraction
+    /// changed.
+    pub(crate) fn parse(&mut self, text: &str, zone: Option<Tz>) -> Result<DateTime<Utc>, TimestampError> {
+        let Some((head, fraction, rest)) = split_fraction(text) else {
+            return parse_pg_timestamp_in(text, zone);
+        };
+        let nanos = || {
+            let value = digits(fraction.as_bytes())?;
+            Some(TimeDelta::nanoseconds(i64::from(
+                value * 10u32.pow(9 - u32::try_from(fraction.len()).ok()?),
+            )))
+        };
+        if let Some((key, second)) = &self.second
+            && key.len() == head.len() + rest.len()
+            && key.starts_with(head)
+            && key.ends_with(rest)
+            && let Some(nanos) = nanos()
+        {
+            return Ok(*second + nanos);
+        }
+        let ts = parse_pg_timestamp_in(text, zone)?;
+        if let Some(nanos) = nanos() {
+            let (key, second) = self.second.get_or_insert_with(|| (String::new(), ts));
+            key.clear();
+            key.push_str(head);
+            key.push_str(rest);
+            *second = ts - nanos;
+        }
+        Ok(ts)
+    }
+}
+
 /// `naive` read in `zone`, choosing the instant whose abbreviation is `abbreviation`.
 fn in_zone_with_abbreviation(
     naive: NaiveDateTime,
@@ -250,6 +307,37 @@ mod tests {
             rolewatch_event::format_rfc3339(&local_to_utc(naive, None).unwrap()),
             "2022-05-27T12:21:14.000000Z"
         );
+    }
+
+    /// The cache gives what the full parse gives, for every shape, in any order.
+    #[test]
+    fn the_per_second_cache_agrees_with_the_full_parse() {
+        let berlin: Option<Tz> = Some("Europe/Berlin".parse().unwrap());
+        let texts = [
+            "2026-11-26 10:00:00.123 UTC",
+            "2026-11-26 10:00:00.9 UTC",
+            "2026-11-26 10:00:00.123456789 UTC",
+            "2026-11-26 10:00:01.001 UTC",
+            "2026-11-26 10:00:01.001 GMT",
+            "2026-11-26 10:00:01.001 +02",
+            "2026-11-26 10:00:01 UTC",
+            "2026-11-26 10:00:01.5 CET",
+            "2026-10-25 02:30:00.250 CEST",
+            "2026-10-25 02:30:00.250 CET",
+            "1700000000.123",
+            "2026-11-26 10:00:01.0011234567 UTC",
+            "2026-11-26 10:00:01. UTC",
+            "2026-11-26 10:00:01.5 IST",
+        ];
+        let mut cache = PgTimestampCache::default();
+        for zone in [None, berlin] {
+            for round in 0..2 {
+                for text in texts {
+                    let expected = parse_pg_timestamp_in(text, zone);
+                    assert_eq!(cache.parse(text, zone), expected, "{text} in {zone:?}, round {round}");
+                }
+            }
+        }
     }
 
     #[test]
