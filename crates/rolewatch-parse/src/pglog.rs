@@ -15,7 +15,7 @@
 //! * Everything else is server chatter: skipped and counted.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementClass, Text};
 
@@ -55,7 +55,9 @@ struct Pending {
 }
 
 /// Events held back until the session's next record shows the statement is complete.
-/// Bounded: past this many open sessions the oldest is flushed.
+/// Bounded: at this many open sessions, the quarter held back the longest is flushed (a
+/// quarter at once, so that a server with more sessions than this does not pay a search per
+/// record).
 const MAX_PENDING_SESSIONS: usize = 4096;
 
 pub(crate) struct PgLogInterpreter {
@@ -67,9 +69,8 @@ pub(crate) struct PgLogInterpreter {
     /// many sessions are open (a linear scan here was most of the time on busy servers).
     /// foldhash, not SipHash: hashing the session id was 2% of a jsonlog parse; the hasher is
     /// still seeded per process, so crafted session ids cannot pick collisions.
+    /// A session's next statement takes its entry's place: one lookup per record.
     pending: HashMap<Text, Pending, foldhash::fast::RandomState>,
-    /// The same sessions by `seq`, oldest first, for the bound.
-    pending_order: BTreeMap<u64, Text>,
     next_seq: u64,
     /// Tables of failed statements, which pgAudit does not log.
     objects: ObjectFinder,
@@ -113,7 +114,6 @@ impl PgLogInterpreter {
             zone,
             format,
             pending: HashMap::default(),
-            pending_order: BTreeMap::new(),
             next_seq: 0,
             objects: ObjectFinder::new(SqlDialect::Postgres),
             timestamps: PgTimestampCache::default(),
@@ -149,8 +149,22 @@ impl PgLogInterpreter {
     /// Moves the held-back event of `session`, if any, to the output.
     fn flush_session(&mut self, session: &str, output: &mut ParseOutput) {
         if let Some(pending) = self.pending.remove(session) {
-            self.pending_order.remove(&pending.seq);
             output.events.push(pending.event);
+        }
+    }
+
+    /// Flushes the quarter of the held-back events waiting the longest, oldest first.
+    fn flush_oldest(&mut self, output: &mut ParseOutput) {
+        let mut by_age: Vec<(u64, Text)> =
+            self.pending.iter().map(|(session, pending)| (pending.seq, session.clone())).collect();
+        let count = (MAX_PENDING_SESSIONS / 4).clamp(1, by_age.len().max(1));
+        if by_age.len() > count {
+            by_age.select_nth_unstable(count);
+            by_age.truncate(count);
+        }
+        by_age.sort_unstable();
+        for (_, session) in by_age {
+            self.flush_session(&session, output);
         }
     }
 
@@ -234,7 +248,8 @@ impl PgLogInterpreter {
             Ok(audit) => audit,
             Err(detail) => return output.reject(position, RejectReason::BadAuditRecord, detail, raw),
         };
-        if let Some(Pending { event, .. }) = self.pending.get_mut(session.as_ref()).filter(|pending| {
+        let mut open = self.pending.get_mut(session.as_ref());
+        if let Some(Pending { event, .. }) = open.as_deref_mut().filter(|pending| {
             pending.statement_id == audit.statement_id && pending.substatement_id == audit.substatement_id
         }) {
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
@@ -252,7 +267,7 @@ impl PgLogInterpreter {
             event.rows = event.rows.or(audit.rows);
             return;
         }
-        self.flush_session(&session, output);
+        let had_pending = open.is_some();
         let mut event = self.base_event(record, ts, position);
         event.command = Text::from(audit.command);
         event.class = audit.class;
@@ -262,23 +277,23 @@ impl PgLogInterpreter {
         event.rows = audit.rows;
         event.statement_id = Some(audit.statement_id);
         event.substatement_id = Some(audit.substatement_id);
-        if self.pending.len() >= MAX_PENDING_SESSIONS
-            && let Some((_, oldest)) = self.pending_order.pop_first()
-            && let Some(pending) = self.pending.remove(&oldest)
-        {
-            output.events.push(pending.event);
-        }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let session = Text::from(session);
-        self.pending_order.insert(seq, session.clone());
         let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
-        self.pending.insert(session, Pending { seq, statement_id, substatement_id, event });
+        // The session's previous statement is complete: this one takes its place.
+        if had_pending && let Some(pending) = self.pending.get_mut(session.as_ref()) {
+            let previous = std::mem::replace(pending, Pending { seq, statement_id, substatement_id, event });
+            output.events.push(previous.event);
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING_SESSIONS {
+            self.flush_oldest(output);
+        }
+        self.pending.insert(Text::from(session), Pending { seq, statement_id, substatement_id, event });
     }
 
     /// Flushes every held-back event, in the order their records were read.
     pub(crate) fn finish(&mut self, output: &mut ParseOutput) {
-        self.pending_order.clear();
         let mut pending: Vec<AuditEvent> = self.pending.drain().map(|(_, pending)| pending.event).collect();
         pending.sort_by_key(|event| (event.source_file.clone(), event.source_offset));
         output.events.extend(pending);
@@ -297,8 +312,9 @@ mod tests {
         )
     }
 
-    /// Past MAX_PENDING_SESSIONS open sessions the oldest held-back statement is emitted, so
-    /// memory stays bounded; the rest come out at `finish`, in the order they were read.
+    /// At MAX_PENDING_SESSIONS open sessions the quarter held back the longest is emitted,
+    /// oldest first, so memory stays bounded; the rest come out at `finish`, in the order they
+    /// were read.
     #[test]
     fn held_back_statements_are_bounded_oldest_first() {
         let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
@@ -314,7 +330,9 @@ mod tests {
         }
         let evicted: Vec<Option<rolewatch_event::Text>> =
             output.events.iter().map(|event| event.session_id.clone()).collect();
-        assert_eq!(evicted, [Some("s0".into()), Some("s1".into())]);
+        let oldest: Vec<Option<rolewatch_event::Text>> =
+            (0..super::MAX_PENDING_SESSIONS / 4).map(|session| Some(format!("s{session}").into())).collect();
+        assert_eq!(evicted, oldest);
         parser.finish(&mut output);
         assert_eq!(output.events.len(), sessions);
         let offsets: Vec<i64> = output.events.iter().filter_map(|event| event.source_offset).collect();
