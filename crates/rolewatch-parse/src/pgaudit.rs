@@ -60,13 +60,39 @@ pub(crate) fn csv_field(text: &str) -> Result<(Cow<'_, str>, &str), String> {
 }
 
 /// Reads the next field and steps over the comma after it; `Err` names the missing field.
+/// For the short fields before the statement (type, ids, class, command, object): an
+/// unquoted one is found by a byte loop, which beats `memchr`'s setup on a few bytes.
 fn next_field<'a>(rest: &mut &'a str, name: &str) -> Result<Cow<'a, str>, String> {
+    let bytes = rest.as_bytes();
+    match bytes.first() {
+        None => Err(format!("missing field {name}")),
+        Some(b'"') => next_long_field(rest, name),
+        Some(_) => {
+            let end = bytes.iter().position(|byte| *byte == b',').unwrap_or(bytes.len());
+            let (field, after) = rest.split_at_checked(end).unwrap_or((rest, ""));
+            *rest = after.get(1..).unwrap_or_default();
+            Ok(Cow::Borrowed(field))
+        }
+    }
+}
+
+/// [`next_field`] for a field that may be long (the statement): `memchr` finds its end.
+fn next_long_field<'a>(rest: &mut &'a str, name: &str) -> Result<Cow<'a, str>, String> {
     if rest.is_empty() {
         return Err(format!("missing field {name}"));
     }
     let (field, after) = csv_field(rest)?;
     *rest = after.strip_prefix(',').unwrap_or(after);
     Ok(field)
+}
+
+/// A number field as `u64::from_str` reads it; up to 19 plain digits (which always fit) are
+/// summed in place.
+fn number(field: &str, name: &str) -> Result<u64, String> {
+    if (1..=19).contains(&field.len()) && field.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Ok(field.bytes().fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0')));
+    }
+    field.parse::<u64>().map_err(|_| format!("{name} is not a number"))
 }
 
 fn logged(field: Cow<'_, str>) -> Option<Cow<'_, str>> {
@@ -101,21 +127,19 @@ pub(crate) fn parse_audit_record(record: &str) -> Result<PgAuditRecord<'_>, Stri
     if audit_type != "SESSION" && audit_type != "OBJECT" {
         return Err(format!("unknown audit type {:?}", audit_type.chars().take(32).collect::<String>()));
     }
-    let number =
-        |field: Cow<'_, str>, name: &str| field.parse::<u64>().map_err(|_| format!("{name} is not a number"));
-    let statement_id = number(next_field(&mut rest, "STATEMENT_ID")?, "STATEMENT_ID")?;
-    let substatement_id = number(next_field(&mut rest, "SUBSTATEMENT_ID")?, "SUBSTATEMENT_ID")?;
+    let statement_id = number(&next_field(&mut rest, "STATEMENT_ID")?, "STATEMENT_ID")?;
+    let substatement_id = number(&next_field(&mut rest, "SUBSTATEMENT_ID")?, "SUBSTATEMENT_ID")?;
     let class_text = next_field(&mut rest, "CLASS")?;
     let class = class_text.parse::<StatementClass>().map_err(|error| error.to_string())?;
     let command = next_field(&mut rest, "COMMAND")?;
     let _object_type = next_field(&mut rest, "OBJECT_TYPE")?;
     let object_name = next_field(&mut rest, "OBJECT_NAME")?;
-    let statement = next_field(&mut rest, "STATEMENT")?;
+    let statement = next_long_field(&mut rest, "STATEMENT")?;
     // The parameter field may be the last one, and may be empty only if malformed.
     let (parameter_field, after) = csv_field(rest)?;
     let rows = match after.strip_prefix(',') {
         None => None,
-        Some(rows) => Some(rows.trim_end().parse::<u64>().map_err(|_| "ROWS is not a number".to_owned())?),
+        Some(rows) => Some(number(rows.trim_end(), "ROWS")?),
     };
     Ok(PgAuditRecord {
         statement_id,
