@@ -177,7 +177,13 @@ impl KafkaBuffers {
         }
         self.counts.lines += 1;
         self.counts.bytes += record.payload.len() as u64;
-        for line in record.payload.split(|byte| *byte == b'\n') {
+        // Usually one line a record; `memchr` finds the line ends of the others (a byte-by-byte
+        // split was 5% of a Kafka run).
+        let mut rest = record.payload;
+        while !rest.is_empty() {
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let (line, after) = rest.split_at(end);
+            rest = after.get(1..).unwrap_or_default();
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if !line.is_empty() {
                 buffer.parser.parse_line(line, &buffer.position, &mut buffer.output);
@@ -323,6 +329,22 @@ mod tests {
         );
         assert!(buffers.cut(&key).is_none(), "nothing buffered since the cut");
         assert_eq!(buffers.take_counts().lines, 3);
+    }
+
+    /// A shipper may put several lines in one record (CRLF, blank lines, no final newline):
+    /// each line is a record of the log, all at the record's offset.
+    #[test]
+    fn every_line_of_a_multi_line_record_is_read() {
+        let mut buffers = KafkaBuffers::new(section(100));
+        let lines: Vec<Vec<u8>> = (1..=3).map(|statement_id| record(7, statement_id).payload).collect();
+        let mut multi = record(7, 0);
+        multi.payload = [&lines[0][..], b"\r\n\n", &lines[1][..], b"\n", &lines[2][..]].concat();
+        add(&mut buffers, &[multi]);
+        let (_, chunk) = buffers.cut(&("pg".to_owned(), 2)).unwrap();
+        let ids: Vec<Option<u64>> = chunk.events.iter().map(|event| event.statement_id).collect();
+        assert_eq!(ids, [Some(1), Some(2), Some(3)]);
+        assert!(chunk.events.iter().all(|event| event.source_offset == Some(7)));
+        assert!(chunk.rejected.is_empty(), "{:?}", chunk.rejected);
     }
 
     #[test]
