@@ -77,6 +77,12 @@ pub use timestamp::TimestampError;
 /// The longest line a parser accepts; longer ones are rejected (and dead-lettered) whole.
 pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 
+/// About the most events a parser holds back at once (statements that may still get more
+/// lines: a PostgreSQL session's last statement, a MariaDB query's table records); past it the
+/// oldest are emitted, and [`RecordParser::finish`] emits the rest. A reader that cuts chunks
+/// leaves this much room for the flush at the cut.
+pub const MAX_HELD_BACK_EVENTS: usize = 4096;
+
 /// Settings that apply to every record of one source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParserOptions {

@@ -35,7 +35,7 @@ use crate::{ParserOptions, RecordParser};
 /// Records a table record may wait for its `QUERY` record before it becomes an event alone.
 const MAX_PENDING_AGE: u64 = 10_000;
 /// Queries whose table records may wait at once; past this the oldest become events alone.
-const MAX_PENDING_QUERIES: usize = 4096;
+const MAX_PENDING_QUERIES: usize = crate::MAX_HELD_BACK_EVENTS;
 
 /// The table operations of server_audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

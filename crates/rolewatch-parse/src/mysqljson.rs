@@ -34,7 +34,7 @@ use crate::{MAX_LINE_BYTES, ParserOptions, RecordParser};
 
 /// Table records that may wait for their statement at once; past this the oldest become
 /// events alone.
-const MAX_PENDING_TABLES: usize = 4096;
+const MAX_PENDING_TABLES: usize = crate::MAX_HELD_BACK_EVENTS;
 
 #[derive(Deserialize)]
 #[serde(untagged)]

@@ -58,7 +58,7 @@ struct Pending {
 /// Bounded: at this many open sessions, the quarter held back the longest is flushed (a
 /// quarter at once, so that a server with more sessions than this does not pay a search per
 /// record).
-const MAX_PENDING_SESSIONS: usize = 4096;
+const MAX_PENDING_SESSIONS: usize = crate::MAX_HELD_BACK_EVENTS;
 
 pub(crate) struct PgLogInterpreter {
     /// `ParserOptions::server`, as the events carry it.
@@ -294,9 +294,20 @@ impl PgLogInterpreter {
 
     /// Flushes every held-back event, in the order their records were read.
     pub(crate) fn finish(&mut self, output: &mut ParseOutput) {
-        let mut pending: Vec<AuditEvent> = self.pending.drain().map(|(_, pending)| pending.event).collect();
-        pending.sort_by_key(|event| (event.source_file.clone(), event.source_offset));
-        output.events.extend(pending);
+        let start = output.events.len();
+        output.events.extend(self.pending.drain().map(|(_, pending)| pending.event));
+        // In read order; the session decides between lines of one Kafka record, so that the
+        // order (and a replay's files) never depends on the map's random iteration order.
+        if let Some(flushed) = output.events.get_mut(start..) {
+            flushed.sort_unstable_by(|a, b| {
+                (a.source_file.as_deref(), a.source_offset, a.session_id.as_deref(), a.statement_id).cmp(&(
+                    b.source_file.as_deref(),
+                    b.source_offset,
+                    b.session_id.as_deref(),
+                    b.statement_id,
+                ))
+            });
+        }
     }
 }
 
@@ -310,6 +321,26 @@ mod tests {
         format!(
             r#"{{"timestamp":"2026-11-26 10:00:00.123 UTC","user":"app_reader","dbname":"shop","pid":7,"session_id":"s{session}","error_severity":"LOG","message":"AUDIT: SESSION,{statement_id},1,READ,SELECT,TABLE,public.orders,SELECT 1,<none>,1"}}"#
         )
+    }
+
+    /// Held-back statements read at the same position (lines of one Kafka record) come out in
+    /// session order at the flush, whatever the map's iteration order: a replay writes the
+    /// same bytes.
+    #[test]
+    fn the_flush_orders_ties_by_session() {
+        let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
+        let mut output = ParseOutput::default();
+        let position = SourcePosition::Kafka { topic: "pg".into(), partition: 0, offset: 9 };
+        for session in [5, 3, 9, 1, 7, 2] {
+            parser.parse_line(audit_line(session, 1).as_bytes(), &position, &mut output);
+        }
+        parser.finish(&mut output);
+        let sessions: Vec<String> = output
+            .events
+            .iter()
+            .filter_map(|event| event.session_id.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(sessions, ["s1", "s2", "s3", "s5", "s7", "s9"]);
     }
 
     /// At MAX_PENDING_SESSIONS open sessions the quarter held back the longest is emitted,

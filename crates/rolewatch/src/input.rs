@@ -138,13 +138,13 @@ impl InputCounts {
     }
 }
 
-/// The room a full chunk's event vector gets: `chunk_events` and a sixteenth more, because the
-/// parser's final flush at the cut (statements it held back, one per open session) and a
-/// multi-line record add events past the size that cut the chunk. Without the headroom those
-/// few events made the vector double: 26 MB copied into fresh pages at every cut, a fifth of a
-/// Kafka run's page faults.
+/// The room a full chunk's event vector gets: `chunk_events`, a sixteenth more and what a
+/// parser may hold back, because the parser's flush at the cut (up to
+/// [`rolewatch_parse::MAX_HELD_BACK_EVENTS`] statements) and a multi-line record add events past
+/// the size that cut the chunk. Without the headroom those events made the vector double: 26 MB
+/// copied into fresh pages at every cut, a fifth of a Kafka run's page faults.
 pub fn chunk_room(chunk_events: usize) -> usize {
-    chunk_events.saturating_add(chunk_events / 16)
+    chunk_events.saturating_add(chunk_events / 16).saturating_add(rolewatch_parse::MAX_HELD_BACK_EVENTS)
 }
 
 /// A stored chunk's event vector, emptied and kept for a later chunk: filling it again costs no
