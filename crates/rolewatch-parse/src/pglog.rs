@@ -54,6 +54,9 @@ struct Pending {
     event: AuditEvent,
 }
 
+/// The held-back statements by session id.
+type PendingMap = HashMap<Text, Pending, foldhash::fast::RandomState>;
+
 /// Events held back until the session's next record shows the statement is complete.
 /// Bounded: at this many open sessions, the quarter held back the longest is flushed (a
 /// quarter at once, so that a server with more sessions than this does not pay a search per
@@ -70,7 +73,7 @@ pub(crate) struct PgLogInterpreter {
     /// foldhash, not SipHash: hashing the session id was 2% of a jsonlog parse; the hasher is
     /// still seeded per process, so crafted session ids cannot pick collisions.
     /// A session's next statement takes its entry's place: one lookup per record.
-    pending: HashMap<Text, Pending, foldhash::fast::RandomState>,
+    pending: PendingMap,
     next_seq: u64,
     /// Tables of failed statements, which pgAudit does not log.
     objects: ObjectFinder,
@@ -80,6 +83,49 @@ pub(crate) struct PgLogInterpreter {
 
 fn non_empty(field: Option<&str>) -> Option<Text> {
     field.filter(|text| !text.is_empty()).map(Text::from)
+}
+
+/// The event of a record: who, from where, when, and where it was read; what it did is left to
+/// the caller.
+fn new_event(
+    server: Option<&Text>,
+    format: LogFormat,
+    record: &PgLogRecord<'_>,
+    ts: chrono::DateTime<chrono::Utc>,
+    position: &SourcePosition,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(ts, Source::Postgres, format);
+    event.server = server.cloned();
+    event.database = non_empty(record.dbname);
+    event.role = non_empty(record.user);
+    event.client_addr = non_empty(record.remote_host.filter(|host| *host != "[local]"));
+    event.client_port = record.remote_port;
+    event.application = non_empty(record.application_name);
+    event.session_id = non_empty(record.session_id);
+    event.set_position(position);
+    event
+}
+
+/// Flushes the quarter of the held-back events waiting the longest, oldest first.
+fn flush_oldest(pending: &mut PendingMap, output: &mut ParseOutput) {
+    let mut by_age: Vec<(u64, Text)> =
+        pending.iter().map(|(session, pending)| (pending.seq, session.clone())).collect();
+    let count = MAX_PENDING_SESSIONS / 4;
+    if by_age.len() > count {
+        by_age.select_nth_unstable(count);
+        by_age.truncate(count);
+    }
+    by_age.sort_unstable();
+    for (_, session) in by_age {
+        flush_session(pending, &session, output);
+    }
+}
+
+/// Moves the held-back event of `session`, if any, to the output.
+fn flush_session(pending: &mut PendingMap, session: &str, output: &mut ParseOutput) {
+    if let Some(held) = pending.remove(session) {
+        output.events.push(held.event);
+    }
 }
 
 /// `password authentication failed for user "app_reader"` -> `app_reader`.
@@ -134,38 +180,7 @@ impl PgLogInterpreter {
         ts: chrono::DateTime<chrono::Utc>,
         position: &SourcePosition,
     ) -> AuditEvent {
-        let mut event = AuditEvent::new(ts, Source::Postgres, self.format);
-        event.server.clone_from(&self.server);
-        event.database = non_empty(record.dbname);
-        event.role = non_empty(record.user);
-        event.client_addr = non_empty(record.remote_host.filter(|host| *host != "[local]"));
-        event.client_port = record.remote_port;
-        event.application = non_empty(record.application_name);
-        event.session_id = non_empty(record.session_id);
-        event.set_position(position);
-        event
-    }
-
-    /// Moves the held-back event of `session`, if any, to the output.
-    fn flush_session(&mut self, session: &str, output: &mut ParseOutput) {
-        if let Some(pending) = self.pending.remove(session) {
-            output.events.push(pending.event);
-        }
-    }
-
-    /// Flushes the quarter of the held-back events waiting the longest, oldest first.
-    fn flush_oldest(&mut self, output: &mut ParseOutput) {
-        let mut by_age: Vec<(u64, Text)> =
-            self.pending.iter().map(|(session, pending)| (pending.seq, session.clone())).collect();
-        let count = (MAX_PENDING_SESSIONS / 4).clamp(1, by_age.len().max(1));
-        if by_age.len() > count {
-            by_age.select_nth_unstable(count);
-            by_age.truncate(count);
-        }
-        by_age.sort_unstable();
-        for (_, session) in by_age {
-            self.flush_session(&session, output);
-        }
+        new_event(self.server.as_ref(), self.format, record, ts, position)
     }
 
     pub(crate) fn interpret(
@@ -229,7 +244,7 @@ impl PgLogInterpreter {
             }
             _ => return output.skip(SkipReason::ServerChatter),
         };
-        self.flush_session(&session, output);
+        flush_session(&mut self.pending, &session, output);
         output.events.push(event);
     }
 
@@ -248,9 +263,11 @@ impl PgLogInterpreter {
             Ok(audit) => audit,
             Err(detail) => return output.reject(position, RejectReason::BadAuditRecord, detail, raw),
         };
-        let mut open = self.pending.get_mut(session.as_ref());
+        let Self { pending, server, format, next_seq, .. } = self;
+        let mut open = pending.get_mut(session.as_ref());
+        let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
         if let Some(Pending { event, .. }) = open.as_deref_mut().filter(|pending| {
-            pending.statement_id == audit.statement_id && pending.substatement_id == audit.substatement_id
+            pending.statement_id == statement_id && pending.substatement_id == substatement_id
         }) {
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
@@ -267,29 +284,27 @@ impl PgLogInterpreter {
             event.rows = event.rows.or(audit.rows);
             return;
         }
-        let had_pending = open.is_some();
-        let mut event = self.base_event(record, ts, position);
+        let mut event = new_event(server.as_ref(), *format, record, ts, position);
         event.command = Text::from(audit.command);
         event.class = audit.class;
         event.objects = audit.object_name.map(|object| vec![Text::from(object)]).unwrap_or_default();
         event.statement = audit.statement.map(|statement| statement.into_owned());
         event.parameters = audit.parameters;
         event.rows = audit.rows;
-        event.statement_id = Some(audit.statement_id);
-        event.substatement_id = Some(audit.substatement_id);
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
-        // The session's previous statement is complete: this one takes its place.
-        if had_pending && let Some(pending) = self.pending.get_mut(session.as_ref()) {
-            let previous = std::mem::replace(pending, Pending { seq, statement_id, substatement_id, event });
-            output.events.push(previous.event);
-            return;
+        event.statement_id = Some(statement_id);
+        event.substatement_id = Some(substatement_id);
+        let held = Pending { seq: *next_seq, statement_id, substatement_id, event };
+        *next_seq += 1;
+        match open {
+            // The session's previous statement is complete: this one takes its place.
+            Some(previous) => output.events.push(std::mem::replace(previous, held).event),
+            None => {
+                if pending.len() >= MAX_PENDING_SESSIONS {
+                    flush_oldest(pending, output);
+                }
+                pending.insert(Text::from(session), held);
+            }
         }
-        if self.pending.len() >= MAX_PENDING_SESSIONS {
-            self.flush_oldest(output);
-        }
-        self.pending.insert(Text::from(session), Pending { seq, statement_id, substatement_id, event });
     }
 
     /// Flushes every held-back event, in the order their records were read.
