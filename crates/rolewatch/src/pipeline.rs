@@ -43,7 +43,7 @@ pub struct LakeTally {
 
 /// What a run came to, from [`Pipeline::finish`].
 pub struct RunSummary {
-    /// The alerts raised by the final flush of the detectors' windows (also in `alerts`).
+    /// The alerts raised by the final flush of the detectors' windows.
     pub flushed: Vec<Alert>,
     /// Alerts per detector.
     pub by_detector: BTreeMap<String, u64>,
@@ -57,7 +57,6 @@ pub struct Pipeline {
     detection: DetectionRun,
     metrics: Arc<Metrics>,
     tally: LakeTally,
-    alerts_counted: usize,
     /// Keys whose integrity incident is already in the chain (recorded once, not per retry).
     incidents: HashSet<String>,
     /// Where a chunk is recorded between its commit and its alerts reaching the outbox (`None`
@@ -112,7 +111,6 @@ impl Pipeline {
             detection,
             metrics,
             tally: LakeTally::default(),
-            alerts_counted: 0,
             incidents: HashSet::new(),
             intents: None,
         }
@@ -164,7 +162,7 @@ impl Pipeline {
                 );
                 self.metrics.redetected_events.inc_by(events.len() as u64);
                 let raised = self.detection.observe(&events)?;
-                self.count_alerts(&raised);
+                count_alerts(&self.metrics, &raised);
                 alerts.extend(raised);
             }
             streams.push(intent.stream);
@@ -210,7 +208,7 @@ impl Pipeline {
                     return Ok(Vec::new());
                 }
                 let alerts = self.detection.observe(&chunk.events)?;
-                self.count_alerts(&alerts);
+                count_alerts(&self.metrics, &alerts);
                 return Ok(alerts);
             }
         };
@@ -262,7 +260,7 @@ impl Pipeline {
         self.metrics.flush_duration.observe(started.elapsed().as_secs_f64());
 
         let alerts = self.detection.observe(&chunk.events)?;
-        self.count_alerts(&alerts);
+        count_alerts(&self.metrics, &alerts);
         Ok(alerts)
     }
 
@@ -304,10 +302,8 @@ impl Pipeline {
 
     /// Ends the run: flushes the detectors' open windows and saves their state.
     pub fn finish(self) -> anyhow::Result<RunSummary> {
-        let Self { detection, metrics, tally, alerts_counted, .. } = self;
-        let (alerts, by_detector) = detection.finish()?;
-        // The run's alerts are in the order raised: those past `alerts_counted` came from the flush.
-        let flushed = alerts.get(alerts_counted..).unwrap_or_default().to_vec();
+        let Self { detection, metrics, tally, .. } = self;
+        let (flushed, by_detector) = detection.finish()?;
         count_alerts(&metrics, &flushed);
         Ok(RunSummary { flushed, by_detector, tally })
     }
@@ -326,11 +322,6 @@ impl Pipeline {
         };
         self.tally.bytes += file.bytes as u64;
         self.metrics.files.with_label_values(&[kind, status]).inc();
-    }
-
-    fn count_alerts(&mut self, alerts: &[Alert]) {
-        self.alerts_counted += alerts.len();
-        count_alerts(&self.metrics, alerts);
     }
 
     /// Counts a failed lake write. A different object at a key the lake meant to create is an

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
+use rolewatch_event::Alert;
 use rolewatch_lake::Lake;
 
 use super::{
@@ -65,11 +66,12 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
         None => Config::default(),
     };
     let mut detection = DetectionRun::new(&config, None)?;
-    match &args.lake {
+    let mut alerts = match &args.lake {
         Some(lake) => detect_over_lake(lake, args.since, args.until, &mut detection).await?,
         None => detect_over_files(&args, config.lake.chunk_events, &mut detection)?,
-    }
-    let (alerts, by_detector) = detection.finish()?;
+    };
+    let (flushed, by_detector) = detection.finish()?;
+    alerts.extend(flushed);
     say(&alert_summary(&by_detector));
     if args.deliver {
         match deliver(&config, &alerts, args.deliver_timeout).await? {
@@ -84,19 +86,20 @@ fn detect_over_files(
     args: &DetectArgs,
     chunk_events: usize,
     detection: &mut DetectionRun,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Alert>> {
+    let mut alerts = Vec::new();
     let input = InputArgs { read: args.read.clone(), paths: args.paths.clone() };
     let mut rejects = RejectReporter::new(args.read.strict);
     for path in input.inputs() {
         let mut reader = tokio::task::block_in_place(|| input.open(&path, chunk_events))?;
         while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {
             rejects.report(&chunk.rejected)?;
-            detection.observe(&chunk.events)?;
+            alerts.extend(detection.observe(&chunk.events)?);
             reader.recycle(chunk);
         }
         say(&input_summary(reader.name(), reader.format(), reader.counts()));
     }
-    Ok(())
+    Ok(alerts)
 }
 
 async fn detect_over_lake(
@@ -104,7 +107,7 @@ async fn detect_over_lake(
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     detection: &mut DetectionRun,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Alert>> {
     let location = path.to_string_lossy();
     let is_remote = location.contains("://");
     if !is_remote && !path.join(rolewatch_lake::EVENTS_PREFIX).is_dir() {
@@ -113,11 +116,12 @@ async fn detect_over_lake(
     let lake = Lake::open(&location).with_context(|| format!("cannot open the lake at {location}"))?;
     let hours = lake.event_hours(since, until).await?;
     let mut events_read = 0;
+    let mut alerts = Vec::new();
     for hour in &hours {
         let events = lake.read_hour(hour, since, until).await?;
         events_read += events.len();
-        detection.observe(&events)?;
+        alerts.extend(detection.observe(&events)?);
     }
     say(&format!("lake {}: {} events in {} hour partitions", path.display(), events_read, hours.len()));
-    Ok(())
+    Ok(alerts)
 }

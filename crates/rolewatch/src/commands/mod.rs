@@ -149,7 +149,6 @@ pub fn input_summary(name: &str, format: LogFormat, counts: &InputCounts) -> Str
 pub struct DetectionRun {
     engine: Engine,
     state_file: Option<PathBuf>,
-    alerts: Vec<Alert>,
     by_detector: BTreeMap<String, u64>,
 }
 
@@ -167,7 +166,7 @@ impl DetectionRun {
                 .with_context(|| format!("invalid detector state {}", path.display()))?;
             engine.import_state(state);
         }
-        Ok(Self { engine, state_file, alerts: Vec::new(), by_detector: BTreeMap::new() })
+        Ok(Self { engine, state_file, by_detector: BTreeMap::new() })
     }
 
     /// Observes a chunk of events; returns (and prints) the alerts raised.
@@ -180,8 +179,10 @@ impl DetectionRun {
         Ok(raised)
     }
 
-    /// Closes every open window (flushing folded repeats), saves the state, and returns every
-    /// alert of the run with the count per detector.
+    /// Closes every open window, saves the state, and returns the alerts that raised (follow-ups
+    /// of folded repeats) with the count per detector over the whole run. The alerts of
+    /// [`DetectionRun::observe`] went to its callers; none are kept here (a daemon raises them
+    /// for months).
     pub fn finish(mut self) -> anyhow::Result<(Vec<Alert>, BTreeMap<String, u64>)> {
         let mut raised = Vec::new();
         self.engine.finish(&mut raised);
@@ -189,7 +190,7 @@ impl DetectionRun {
         if let Some(path) = &self.state_file {
             save_state(path, &self.engine.export_state())?;
         }
-        Ok((self.alerts, self.by_detector))
+        Ok((raised, self.by_detector))
     }
 
     fn emit(&mut self, alerts: &[Alert]) -> anyhow::Result<()> {
@@ -201,7 +202,6 @@ impl DetectionRun {
             *self.by_detector.entry(alert.detector.clone()).or_default() += 1;
         }
         out.flush().context("cannot write alerts to stdout")?;
-        self.alerts.extend_from_slice(alerts);
         Ok(())
     }
 }
