@@ -161,9 +161,11 @@ impl SpareEvents {
         }
     }
 
-    /// An empty vector with room for at least `room` events: the kept one if it is large
-    /// enough.
-    pub fn take(&mut self, room: usize) -> Vec<AuditEvent> {
+    /// The vector for the chunk after one of `filled` events: the kept one if it is large
+    /// enough, else a new one as large as that chunk, with [`chunk_room`] if it was full
+    /// (`chunk_events`), so that a busy source's vector is not grown (and copied) step by step.
+    pub fn take(&mut self, filled: usize, chunk_events: usize) -> Vec<AuditEvent> {
+        let room = if filled >= chunk_events { chunk_room(chunk_events) } else { filled };
         if self.0.capacity() >= room { std::mem::take(&mut self.0) } else { Vec::with_capacity(room) }
     }
 }
@@ -236,10 +238,9 @@ impl LineFeeder {
         // The next chunk's events get their room now: growing a vector of 65,536 events by
         // doubling copied it over and over into fresh pages (page faults were a fifth of an
         // ingest's time).
-        let room =
-            if self.output.events.len() >= self.chunk_events { chunk_room(self.chunk_events) } else { 0 };
+        let next = self.spare.take(self.output.events.len(), self.chunk_events);
         let chunk = Chunk {
-            events: std::mem::replace(&mut self.output.events, self.spare.take(room)),
+            events: std::mem::replace(&mut self.output.events, next),
             rejected: std::mem::take(&mut self.output.rejected),
             span,
         };

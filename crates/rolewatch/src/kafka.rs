@@ -16,7 +16,7 @@ use rolewatch_lake::StreamId;
 use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser};
 use serde::Deserialize;
 
-use crate::input::{Chunk, InputCounts, Span, SpareEvents, chunk_room};
+use crate::input::{Chunk, InputCounts, Span, SpareEvents};
 
 /// `(topic, partition)`.
 pub type PartitionKey = (String, i32);
@@ -203,13 +203,9 @@ impl KafkaBuffers {
         let buffer = self.buffer_mut(key)?;
         let first = buffer.first.take()?;
         buffer.parser.finish(&mut buffer.output);
-        // The next chunk's events go to a vector as large as this one's, so that a busy
-        // partition's buffer is not grown (and copied) step by step, with the headroom of
-        // `chunk_room` when this one was full.
-        let full = buffer.output.events.len() >= chunk_events;
-        let capacity = if full { chunk_room(chunk_events) } else { buffer.output.events.len() };
+        let next = buffer.spare.take(buffer.output.events.len(), chunk_events);
         let chunk = Chunk {
-            events: std::mem::replace(&mut buffer.output.events, buffer.spare.take(capacity)),
+            events: std::mem::replace(&mut buffer.output.events, next),
             rejected: std::mem::take(&mut buffer.output.rejected),
             span: Span::Offsets { topic: key.0.clone(), partition: key.1, first, last: buffer.last },
         };
