@@ -64,7 +64,7 @@ impl Intents {
     }
 
     /// Records the intent for a chunk of `stream` covering `range` whose files are `files`
-    /// (event files only are kept), durably: written aside, synced, renamed into place.
+    /// (event files only are kept), durably ([`crate::files::replace_durably`]).
     pub fn begin(
         &self,
         stream: &StreamId,
@@ -80,20 +80,9 @@ impl Intents {
                 .map(|file| IntentFile { key: file.key.clone(), sha256: file.sha256.clone() })
                 .collect(),
         };
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create {}", self.dir.display()))?;
-        let path = self.path_of(stream);
-        let temporary = path.with_extension("json.tmp");
         let text = serde_json::to_vec(&intent).context("cannot encode a detection intent")?;
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &path)?;
-            std::fs::File::open(&self.dir)?.sync_all()
-        };
-        write().with_context(|| format!("cannot write the detection intent {}", path.display()))
+        crate::files::replace_durably(&self.path_of(stream), &text)
+            .context("cannot record a detection intent")
     }
 
     /// Removes the intent of `stream`: its chunk's alerts are in the outbox (or it had none to

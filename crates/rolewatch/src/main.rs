@@ -6,6 +6,7 @@
 
 mod commands;
 mod config;
+mod files;
 mod input;
 mod intents;
 mod kafka;

@@ -206,17 +206,10 @@ impl DetectionRun {
     }
 }
 
-/// Writes the state to a temporary file and renames it over the old one, so a crash leaves
-/// either the old state or the new, never half of one.
+/// Saves the state whole (see [`crate::files::replace_durably`]).
 fn save_state(path: &Path, state: &EngineState) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let temporary = path.with_extension("json.tmp");
     let text = serde_json::to_vec(state).context("cannot encode the detector state")?;
-    std::fs::write(&temporary, text).with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
+    crate::files::replace_durably(path, &text)
 }
 
 /// A summary of alerts per detector, e.g. `large_export 2, ddl_by_non_admin 1`.
