@@ -16,7 +16,7 @@ use rolewatch_lake::StreamId;
 use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser};
 use serde::Deserialize;
 
-use crate::input::{Chunk, InputCounts, Span, SpareEvents};
+use crate::input::{Chunk, InputCounts, Span, SpareEvents, chunk_room};
 
 /// `(topic, partition)`.
 pub type PartitionKey = (String, i32);
@@ -158,9 +158,15 @@ impl KafkaBuffers {
             Some(topic_buffers) => topic_buffers,
             None => self.partitions.entry(record.topic.to_string()).or_default(),
         };
+        let chunk_events = self.section.chunk_events;
         let buffer = topic_buffers.entry(record.partition).or_insert_with(|| PartitionBuffer {
             parser: rolewatch_parse::parser_for(self.section.format_of(record.topic), &self.options),
-            output: ParseOutput::default(),
+            // Room for a full chunk from the start: grown by doubling, the first chunk's vector
+            // was copied three times over (a partition's pages are only touched as it fills).
+            output: ParseOutput {
+                events: Vec::with_capacity(chunk_room(chunk_events)),
+                ..ParseOutput::default()
+            },
             position: record.position(),
             first: None,
             last: record.offset,
