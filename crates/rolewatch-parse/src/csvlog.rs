@@ -189,7 +189,7 @@ VALUES ('a """"quote"""", and a comma')"",<none>,1",,,,,,,,,"billing","client ba
         let output = parse_all(text);
         assert_eq!(output.rejected, vec![]);
         assert_eq!(output.skipped.get(&SkipReason::Blank), Some(&1));
-        let insert = &output.events[1];
+        let insert = &output.events[0];
         assert_eq!(
             insert.statement.as_deref(),
             Some("INSERT INTO orders (note)\nVALUES ('a \"quote\", and a comma')")
@@ -197,7 +197,7 @@ VALUES ('a """"quote"""", and a comma')"",<none>,1",,,,,,,,,"billing","client ba
         assert_eq!(insert.objects, ["public.orders"]);
         assert_eq!(insert.client_port, Some(59430));
         assert_eq!(insert.application.as_deref(), Some("billing"));
-        let denied = &output.events[0];
+        let denied = &output.events[1];
         assert_eq!((denied.class, denied.success), (StatementClass::Read, false));
         assert_eq!(denied.client_addr.as_deref(), Some("[::1]"));
         assert_eq!(denied.error_code.as_deref(), Some("42501"));

@@ -10,8 +10,10 @@
 //!   (checkpoints, autovacuum, `connection received`), counted by [`SkipReason`].
 //!
 //! Parsers are pure: no I/O, no wall clock. Some records span several lines (pgAudit logs one
-//! line per relation of a statement) so a parser may hold an event back until the next line of
-//! the same session, or until [`RecordParser::finish`] is called at the end of the input.
+//! line per relation of a statement, MariaDB a query's table records around it), so a parser
+//! may hold an event back, or amend one it already appended, until the next line of the same
+//! session, or until [`RecordParser::finish`] is called at the end of the input: take the
+//! events only after `finish`.
 //!
 //! # Formats
 //!
@@ -77,10 +79,11 @@ pub use timestamp::TimestampError;
 /// The longest line a parser accepts; longer ones are rejected (and dead-lettered) whole.
 pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 
-/// About the most events a parser holds back at once (statements that may still get more
-/// lines: a PostgreSQL session's last statement, a MariaDB query's table records); past it the
-/// oldest are emitted, and [`RecordParser::finish`] emits the rest. A reader that cuts chunks
-/// leaves this much room for the flush at the cut.
+/// About the most events a parser holds back at once (records that may still get more lines:
+/// a MariaDB query's table records, MySQL table records waiting for their statement); past it the oldest are emitted, and
+/// [`RecordParser::finish`] emits the rest. A reader that cuts chunks leaves this much room for
+/// the flush at the cut. Also the most PostgreSQL sessions whose last statement still takes
+/// further lines.
 pub const MAX_HELD_BACK_EVENTS: usize = 4096;
 
 /// Settings that apply to every record of one source.
@@ -150,7 +153,8 @@ pub trait RecordParser: Send {
     /// Reads one physical line (without its line terminator).
     fn parse_line(&mut self, line: &[u8], position: &SourcePosition, output: &mut ParseOutput);
 
-    /// Flushes every event held back waiting for more lines; call at the end of the input.
+    /// Flushes every event held back waiting for more lines and closes the ones still open to
+    /// them; call at the end of the input, and before taking events out of `output`.
     fn finish(&mut self, output: &mut ParseOutput);
 }
 

@@ -92,7 +92,8 @@ impl fmt::Display for Rejected {
     }
 }
 
-/// What parsers append to. Callers drain `events` and `rejected` as they go.
+/// What parsers append to. Callers take `events` and `rejected` after
+/// [`RecordParser::finish`](crate::RecordParser::finish).
 #[derive(Debug, Default)]
 pub struct ParseOutput {
     /// Normalized events, in the order they were completed.

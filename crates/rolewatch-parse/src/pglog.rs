@@ -43,38 +43,36 @@ pub(crate) struct PgLogRecord<'a> {
     pub(crate) application_name: Option<&'a str>,
 }
 
-/// A session's held-back statement: the event so far, and the ids that tie further lines
-/// of the same statement to it.
-#[derive(Debug)]
-struct Pending {
-    /// When it was held back, in records read: the oldest is flushed first at the bound.
-    seq: u64,
+/// A session's open statement: where its event is in the output, and the ids that tie
+/// further lines of the same statement to it.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    /// The event's index in `ParseOutput::events`.
+    index: usize,
     statement_id: u64,
     substatement_id: u64,
-    event: AuditEvent,
 }
 
-/// The held-back statements by session id.
-type PendingMap = HashMap<Text, Pending, foldhash::fast::RandomState>;
+/// The open statements by session id.
+type OpenMap = HashMap<Text, Open, foldhash::fast::RandomState>;
 
-/// Events held back until the session's next record shows the statement is complete.
-/// Bounded: at this many open sessions, the quarter held back the longest is flushed (a
-/// quarter at once, so that a server with more sessions than this does not pay a search per
-/// record).
-const MAX_PENDING_SESSIONS: usize = crate::MAX_HELD_BACK_EVENTS;
+/// At this many open sessions the map is cleared: their statements' further lines, if any
+/// come, become events of their own. Clearing all at once keeps the cost off the per-record
+/// path of a server with more sessions than this.
+const MAX_OPEN_SESSIONS: usize = crate::MAX_HELD_BACK_EVENTS;
 
 pub(crate) struct PgLogInterpreter {
     /// `ParserOptions::server`, as the events carry it.
     server: Option<Text>,
     zone: Option<chrono_tz::Tz>,
     format: LogFormat,
-    /// At most one held-back statement per session, by session id: found in O(1) however
-    /// many sessions are open (a linear scan here was most of the time on busy servers).
+    /// Each session's last statement, by session id, whose event is already in the output
+    /// and still takes the statement's further lines (amended in place, so an event is
+    /// written once and never moved: holding it back in the map and moving it out cost a
+    /// tenth of a Kafka run). One lookup per record, O(1) however many sessions are open.
     /// foldhash, not SipHash: hashing the session id was 2% of a jsonlog parse; the hasher is
     /// still seeded per process, so crafted session ids cannot pick collisions.
-    /// A session's next statement takes its entry's place: one lookup per record.
-    pending: PendingMap,
-    next_seq: u64,
+    open: OpenMap,
     /// Tables of failed statements, which pgAudit does not log.
     objects: ObjectFinder,
     /// The record times' last whole second.
@@ -104,28 +102,6 @@ fn new_event(
     event.session_id = non_empty(record.session_id);
     event.set_position(position);
     event
-}
-
-/// Flushes the quarter of the held-back events waiting the longest, oldest first.
-fn flush_oldest(pending: &mut PendingMap, output: &mut ParseOutput) {
-    let mut by_age: Vec<(u64, Text)> =
-        pending.iter().map(|(session, pending)| (pending.seq, session.clone())).collect();
-    let count = MAX_PENDING_SESSIONS / 4;
-    if by_age.len() > count {
-        by_age.select_nth_unstable(count);
-        by_age.truncate(count);
-    }
-    by_age.sort_unstable();
-    for (_, session) in by_age {
-        flush_session(pending, &session, output);
-    }
-}
-
-/// Moves the held-back event of `session`, if any, to the output.
-fn flush_session(pending: &mut PendingMap, session: &str, output: &mut ParseOutput) {
-    if let Some(held) = pending.remove(session) {
-        output.events.push(held.event);
-    }
 }
 
 /// `password authentication failed for user "app_reader"` -> `app_reader`.
@@ -159,8 +135,7 @@ impl PgLogInterpreter {
             server: options.server.as_deref().map(Text::from),
             zone,
             format,
-            pending: HashMap::default(),
-            next_seq: 0,
+            open: HashMap::default(),
             objects: ObjectFinder::new(SqlDialect::Postgres),
             timestamps: PgTimestampCache::default(),
         }
@@ -244,7 +219,8 @@ impl PgLogInterpreter {
             }
             _ => return output.skip(SkipReason::ServerChatter),
         };
-        flush_session(&mut self.pending, &session, output);
+        // The session's statement before this record takes no more lines.
+        self.open.remove(session.as_ref());
         output.events.push(event);
     }
 
@@ -263,12 +239,19 @@ impl PgLogInterpreter {
             Ok(audit) => audit,
             Err(detail) => return output.reject(position, RejectReason::BadAuditRecord, detail, raw),
         };
-        let Self { pending, server, format, next_seq, .. } = self;
-        let mut open = pending.get_mut(session.as_ref());
+        let Self { open, server, format, .. } = self;
         let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
-        if let Some(Pending { event, .. }) = open.as_deref_mut().filter(|pending| {
-            pending.statement_id == statement_id && pending.substatement_id == substatement_id
-        }) {
+        let same = open
+            .get_mut(session.as_ref())
+            .filter(|open| open.statement_id == statement_id && open.substatement_id == substatement_id);
+        // The event is where the map says unless the caller took the events since (then the
+        // statement's further lines start an event of their own).
+        let amended = same.and_then(|open| output.events.get_mut(open.index)).filter(|event| {
+            event.statement_id == Some(statement_id)
+                && event.substatement_id == Some(substatement_id)
+                && event.session_id.as_deref() == record.session_id.filter(|id| !id.is_empty())
+        });
+        if let Some(event) = amended {
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
                 && !event.objects.iter().any(|known| known.as_str() == object.as_ref())
@@ -293,36 +276,23 @@ impl PgLogInterpreter {
         event.rows = audit.rows;
         event.statement_id = Some(statement_id);
         event.substatement_id = Some(substatement_id);
-        let held = Pending { seq: *next_seq, statement_id, substatement_id, event };
-        *next_seq += 1;
-        match open {
+        let now_open = Open { index: output.events.len(), statement_id, substatement_id };
+        output.events.push(event);
+        match open.get_mut(session.as_ref()) {
             // The session's previous statement is complete: this one takes its place.
-            Some(previous) => output.events.push(std::mem::replace(previous, held).event),
+            Some(previous) => *previous = now_open,
             None => {
-                if pending.len() >= MAX_PENDING_SESSIONS {
-                    flush_oldest(pending, output);
+                if open.len() >= MAX_OPEN_SESSIONS {
+                    open.clear();
                 }
-                pending.insert(Text::from(session), held);
+                open.insert(Text::from(session), now_open);
             }
         }
     }
 
-    /// Flushes every held-back event, in the order their records were read.
-    pub(crate) fn finish(&mut self, output: &mut ParseOutput) {
-        let start = output.events.len();
-        output.events.extend(self.pending.drain().map(|(_, pending)| pending.event));
-        // In read order; the session decides between lines of one Kafka record, so that the
-        // order (and a replay's files) never depends on the map's random iteration order.
-        if let Some(flushed) = output.events.get_mut(start..) {
-            flushed.sort_unstable_by(|a, b| {
-                (a.source_file.as_deref(), a.source_offset, a.session_id.as_deref(), a.statement_id).cmp(&(
-                    b.source_file.as_deref(),
-                    b.source_offset,
-                    b.session_id.as_deref(),
-                    b.statement_id,
-                ))
-            });
-        }
+    /// Closes every open statement: the caller may take the events now.
+    pub(crate) fn finish(&mut self, _output: &mut ParseOutput) {
+        self.open.clear();
     }
 }
 
@@ -338,34 +308,34 @@ mod tests {
         )
     }
 
-    /// Held-back statements read at the same position (lines of one Kafka record) come out in
-    /// session order at the flush, whatever the map's iteration order: a replay writes the
-    /// same bytes.
+    /// Events come out in the order their first lines were read, whatever the sessions: a
+    /// replay writes the same bytes.
     #[test]
-    fn the_flush_orders_ties_by_session() {
+    fn events_come_out_in_read_order() {
         let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
         let mut output = ParseOutput::default();
         let position = SourcePosition::Kafka { topic: "pg".into(), partition: 0, offset: 9 };
         for session in [5, 3, 9, 1, 7, 2] {
             parser.parse_line(audit_line(session, 1).as_bytes(), &position, &mut output);
         }
+        parser.parse_line(audit_line(9, 1).as_bytes(), &position, &mut output);
         parser.finish(&mut output);
         let sessions: Vec<String> = output
             .events
             .iter()
             .filter_map(|event| event.session_id.as_ref().map(ToString::to_string))
             .collect();
-        assert_eq!(sessions, ["s1", "s2", "s3", "s5", "s7", "s9"]);
+        assert_eq!(sessions, ["s5", "s3", "s9", "s1", "s7", "s2"]);
     }
 
-    /// At MAX_PENDING_SESSIONS open sessions the quarter held back the longest is emitted,
-    /// oldest first, so memory stays bounded; the rest come out at `finish`, in the order they
-    /// were read.
+    /// At MAX_OPEN_SESSIONS open sessions the map is cleared: nothing is lost or reordered, a
+    /// statement still open after the clear takes its further lines, one closed by the clear
+    /// gets an event of its own for them.
     #[test]
-    fn held_back_statements_are_bounded_oldest_first() {
+    fn open_sessions_are_bounded() {
         let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
         let mut output = ParseOutput::default();
-        let sessions = super::MAX_PENDING_SESSIONS + 2;
+        let sessions = super::MAX_OPEN_SESSIONS + 2;
         for session in 0..sessions {
             let position = SourcePosition::File {
                 file: "pg.json".into(),
@@ -374,23 +344,42 @@ mod tests {
             };
             parser.parse_line(audit_line(session, 1).as_bytes(), &position, &mut output);
         }
-        let evicted: Vec<Option<rolewatch_event::Text>> =
-            output.events.iter().map(|event| event.session_id.clone()).collect();
-        let oldest: Vec<Option<rolewatch_event::Text>> =
-            (0..super::MAX_PENDING_SESSIONS / 4).map(|session| Some(format!("s{session}").into())).collect();
-        assert_eq!(evicted, oldest);
+        let position = SourcePosition::File { file: "pg.json".into(), line: 0, offset: 0 };
+        parser.parse_line(audit_line(sessions - 1, 1).as_bytes(), &position, &mut output);
+        assert_eq!(output.events.len(), sessions, "a statement opened after the clear takes its lines");
+        parser.parse_line(audit_line(0, 1).as_bytes(), &position, &mut output);
+        assert_eq!(output.events.len(), sessions + 1, "one closed by the clear does not");
         parser.finish(&mut output);
-        assert_eq!(output.events.len(), sessions);
-        let offsets: Vec<i64> = output.events.iter().filter_map(|event| event.source_offset).collect();
+        let offsets: Vec<i64> =
+            output.events.iter().filter_map(|event| event.source_offset).take(sessions).collect();
         assert!(offsets.windows(2).all(|pair| pair[0] < pair[1]), "read order kept");
 
-        // A further line of a held-back statement still joins it after the others moved on.
+        // Lines of a statement join it after other sessions' lines came in between, and the
+        // events may be taken at `finish`.
         let mut output = ParseOutput::default();
-        let position = SourcePosition::File { file: "pg.json".into(), line: 1, offset: 0 };
         parser.parse_line(audit_line(7, 3).as_bytes(), &position, &mut output);
         parser.parse_line(audit_line(8, 1).as_bytes(), &position, &mut output);
         parser.parse_line(audit_line(7, 3).as_bytes(), &position, &mut output);
         parser.finish(&mut output);
         assert_eq!(output.events.len(), 2, "the two lines of s7's statement 3 are one event");
+    }
+
+    /// A caller that takes the events without `finish` does not make a later line amend
+    /// another session's event that now sits at the remembered index.
+    #[test]
+    fn taken_events_are_not_amended() {
+        let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
+        let mut output = ParseOutput::default();
+        let position = SourcePosition::File { file: "pg.json".into(), line: 1, offset: 0 };
+        parser.parse_line(audit_line(1, 4).as_bytes(), &position, &mut output);
+        output.events.clear();
+        parser.parse_line(audit_line(2, 4).as_bytes(), &position, &mut output);
+        parser.parse_line(audit_line(1, 4).as_bytes(), &position, &mut output);
+        let sessions: Vec<String> = output
+            .events
+            .iter()
+            .filter_map(|event| event.session_id.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(sessions, ["s2", "s1"]);
     }
 }
