@@ -35,6 +35,9 @@ struct Window {
 pub(crate) struct Folder {
     windows: FastMap<String, Window>,
     next_close: Option<DateTime<Utc>>,
+    /// Dedup keys are written here first (see `Alerts::key_unless_repeat`): a counted repeat
+    /// allocates nothing.
+    pub(crate) key_buffer: String,
 }
 
 /// The id of an alert: hex SHA-256 of detector, dedup key, position and time, truncated.

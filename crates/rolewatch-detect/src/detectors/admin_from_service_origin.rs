@@ -96,10 +96,10 @@ impl Detector for AdminFromServiceOrigin {
                 (format!("{address} is in a service network"), format!("addr:{address}"))
             }
         };
-        let dedup_key = format!("{ID}|{role}|{origin_key}");
-        if out.repeat(&dedup_key, event.ts) {
+        let Some(dedup_key) = out.key_unless_repeat(format_args!("{ID}|{role}|{origin_key}"), event.ts)
+        else {
             return;
-        }
+        };
         let summary =
             format!("admin role {role} used {} by {}: {reason}", origin_phrase(event), event.command);
         let mut alert = alert_for(event, ID, self.common.severity, dedup_key, summary);

@@ -191,10 +191,9 @@ impl Detector for DangerousCommand {
             return;
         }
         let role = context.role_name();
-        let dedup_key = format!("{ID}|{role}|{kind}");
-        if out.repeat(&dedup_key, event.ts) {
+        let Some(dedup_key) = out.key_unless_repeat(format_args!("{ID}|{role}|{kind}"), event.ts) else {
             return;
-        }
+        };
         let verb = if event.success { "ran" } else { "attempted" };
         let target = if event.objects.is_empty() {
             String::new()

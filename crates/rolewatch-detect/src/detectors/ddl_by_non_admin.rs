@@ -91,10 +91,9 @@ impl Detector for DdlByNonAdmin {
             return;
         }
         let role = context.role_name();
-        let dedup_key = format!("{ID}|{role}");
-        if out.repeat(&dedup_key, event.ts) {
+        let Some(dedup_key) = out.key_unless_repeat(format_args!("{ID}|{role}"), event.ts) else {
             return;
-        }
+        };
         let verb = if event.success { "ran" } else { "attempted" };
         let summary = format!(
             "{role} ({}) {verb} {} on {} {}{}",

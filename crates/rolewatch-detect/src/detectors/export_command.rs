@@ -153,10 +153,9 @@ impl Detector for ExportCommand {
             return;
         }
         let role = context.role_name();
-        let dedup_key = format!("{ID}|{role}|{kind}");
-        if out.repeat(&dedup_key, event.ts) {
+        let Some(dedup_key) = out.key_unless_repeat(format_args!("{ID}|{role}|{kind}"), event.ts) else {
             return;
-        }
+        };
         let origin = origin_phrase(event);
         let outcome = outcome_phrase(event);
         let summary = match (kind, dump_client) {

@@ -67,6 +67,25 @@ impl<'a> Alerts<'a> {
     pub(crate) fn repeat(&mut self, dedup_key: &str, ts: DateTime<Utc>) -> bool {
         self.dedup_window > TimeDelta::zero() && self.folder.count_repeat(dedup_key, ts)
     }
+
+    /// The dedup key `key` for an alert at `ts`, or `None` when the occurrence was only counted
+    /// as a repeat ([`Alerts::repeat`]). The key is written into a reused buffer, so that a
+    /// counted repeat (most of a busy role's events) formats it without allocating.
+    pub(crate) fn key_unless_repeat(
+        &mut self,
+        key: std::fmt::Arguments<'_>,
+        ts: DateTime<Utc>,
+    ) -> Option<String> {
+        let mut buffer = std::mem::take(&mut self.folder.key_buffer);
+        buffer.clear();
+        // Writing to a `String` only fails if a `Display` implementation does; ours do not.
+        std::fmt::Write::write_fmt(&mut buffer, key).ok()?;
+        if self.repeat(&buffer, ts) {
+            self.folder.key_buffer = buffer;
+            return None;
+        }
+        Some(buffer)
+    }
 }
 
 /// One detector's runtime.

@@ -111,10 +111,11 @@ impl Detector for SensitiveAccess {
         let outcome_key = if event.success { "allowed" } else { "denied" };
         let severity = if event.success { self.common.severity } else { self.denied_severity };
         let role_name = context.role_name();
-        let dedup_key = format!("{ID}|{role_name}|{first}|{outcome_key}");
-        if out.repeat(&dedup_key, event.ts) {
+        let Some(dedup_key) =
+            out.key_unless_repeat(format_args!("{ID}|{role_name}|{first}|{outcome_key}"), event.ts)
+        else {
             return;
-        }
+        };
         let summary = format!(
             "{role_name} ({}) {verb} sensitive {} without an allowance {}{}",
             classes.describe(),
