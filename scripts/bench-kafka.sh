@@ -3,7 +3,7 @@
 #
 # Produces N real pgAudit jsonlog records (the bundled sample's audit lines, repeated with
 # distinct session ids) to a fresh topic on the local broker (scripts/kafka.sh), then on one
-# core (taskset -c 0):
+# core (taskset -c 0, with the broker and this script moved to the other cores meanwhile):
 #   1. kcat -C drains the topic to /dev/null: the cost of just reading it;
 #   2. rolewatch run consumes it into a fresh lake, until /metrics shows N records read and
 #      every chunk stored; the time includes joining the consumer group. It also prints the
@@ -19,8 +19,22 @@ BROKER=127.0.0.1:${ROLEWATCH_KAFKA_PORT:-9092}
 [[ -x $BIN ]] || { echo "no rolewatch binary at $BIN (cargo build --release -p rolewatch)" >&2; exit 2; }
 
 "$ROOT/scripts/kafka.sh" start >/dev/null
+# Core 0 is the measured one: the broker (a remote machine in production) and this script's
+# sampling run on the other cores while kcat and rolewatch are measured, and get all back after.
+eval "$("$ROOT/scripts/kafka.sh" env)"
+BROKER_PID=$(cat "$ROLEWATCH_KAFKA_DIR/kafka.pid")
+CORES=$(nproc)
+if ((CORES > 1)); then
+  taskset -a -p -c "1-$((CORES - 1))" "$BROKER_PID" >/dev/null
+  taskset -p -c "1-$((CORES - 1))" $$ >/dev/null
+fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rolewatch-bench.XXXXXX")
-cleanup() { [[ -n ${DAEMON:-} ]] && kill "$DAEMON" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+  [[ -n ${DAEMON:-} ]] && kill "$DAEMON" 2>/dev/null
+  rm -rf "$WORK"
+  ((CORES > 1)) && taskset -a -p -c "0-$((CORES - 1))" "$BROKER_PID" >/dev/null 2>&1
+  true
+}
 trap cleanup EXIT
 TOPIC=bench.$(date +%s%N)
 
@@ -88,6 +102,8 @@ steady=$(awk -v total="$events" '
   $2 != "" && !low && $2 >= total * 0.1 { t1 = $1; e1 = $2; low = 1 }
   $2 != "" && !high && $2 >= total * 0.9 { t2 = $1; e2 = $2; high = 1 }
   END { if (high && t2 > t1) printf "%.0f", (e2 - e1) / (t2 - t1); else print "n/a" }' "$WORK/samples")
+# The daemon's CPU time (every thread: librdkafka's, the encoder's) until everything was stored.
+cpu_seconds=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$DAEMON/stat")
 kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
 lake_bytes=$(du -sb "$WORK/lake/events" | cut -f1)
 
@@ -97,3 +113,5 @@ printf 'rolewatch run to lake (1 core):  %6.2f s  %10.0f events/s (%s events, %s
   "$rolewatch_seconds" "$(echo "$events / $rolewatch_seconds" | bc -l)" "$events" "$lake_bytes"
 printf 'ratio rolewatch/kcat: %.2f\n' "$(echo "$rolewatch_seconds / $kcat_seconds" | bc -l)"
 printf 'rolewatch steady rate (10%%..90%% of the events stored): %s events/s\n' "$steady"
+printf 'rolewatch CPU time: %s s, %.0f events per CPU-second (start-up and joining the group included)\n' \
+  "$cpu_seconds" "$(echo "$events / $cpu_seconds" | bc -l)"
