@@ -473,3 +473,84 @@ fn a_put_that_lands_but_loses_its_answer_is_settled_by_comparing_bytes() {
     assert_eq!(replayed, Some(1.0), "the landed event file was not recognized as a replay:\n{stderr}");
     assert_exactly_once(&minio, dir, &produced.lock().unwrap(), &BTreeMap::new());
 }
+
+/// AT-06 (b) for a manifest: the first manifest's PUT lands but its answer is cut, and so are
+/// the answers to the next two attempts (which find it there), so the chunk it commits was
+/// durable long before the daemon learns it. That chunk holds a `TRUNCATE` (each partition's
+/// first record, by a role of its own, so that each partition's alert stands alone); every one
+/// of the three alerts reaches the webhook, once, and every record is stored once.
+///
+/// The store client (object_store) retries the put itself, so the pipeline sees a success; its
+/// own path for a commit that failed although it landed (the chunk found durable on its retry,
+/// detected from its intent) is reached only after the client's retries are spent, minutes of
+/// cut answers, and is not driven here.
+#[test]
+fn a_manifest_that_lands_but_loses_its_answer_still_raises_its_alerts() {
+    const TRUNCATE_AT: usize = 0;
+    // The put that lands and two retries, which find it there: three answers lost in a row.
+    const PUT_ATTEMPTS: usize = 3;
+    const MANIFESTS: &str = "/_manifests/";
+    let Setup { work, minio, topic } = setup("manifest-answer");
+    let dir = work.path();
+    let config = std::fs::read_to_string(dir.join("rolewatch.toml")).unwrap();
+    std::fs::write(dir.join("rolewatch.toml"), format!("{config}\n{}", rolewatch_e2e::WEBHOOK_ALERTS))
+        .unwrap();
+    let receiver = rolewatch_e2e::Receiver::start();
+    let webhook = receiver.url();
+    let root = minio.root_env();
+    let endpoint = &root.iter().find(|(name, _)| name == "AWS_ENDPOINT_URL").unwrap().1;
+    let proxy = CuttingProxy::start(
+        endpoint.trim_start_matches("http://").parse().unwrap(),
+        &[MANIFESTS; PUT_ATTEMPTS],
+    );
+    let proxied = format!("http://{}", proxy.address);
+    let mut env: Vec<(&str, &str)> = root
+        .iter()
+        .map(|(name, value)| {
+            (name.as_str(), if name == "AWS_ENDPOINT_URL" { proxied.as_str() } else { value.as_str() })
+        })
+        .collect();
+    env.extend([
+        ("E2E_WEBHOOK_URL", webhook.as_str()),
+        ("E2E_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    ]);
+
+    let mut produced = Produced::new();
+    for partition in 0..3 {
+        let first = usize::try_from(partition).unwrap() * 1_000_000;
+        let lines: Vec<String> = (first..first + 400)
+            .map(|n| {
+                let line = rolewatch_e2e::pgaudit_statement(n);
+                if n != first + TRUNCATE_AT {
+                    return line;
+                }
+                let truncate = line
+                    .replace(
+                        &format!("READ,SELECT,TABLE,public.orders,SELECT {n} FROM orders"),
+                        "WRITE,TRUNCATE TABLE,TABLE,public.orders,TRUNCATE orders",
+                    )
+                    .replace("\"user\":\"app_reader\"", &format!("\"user\":\"truncator_p{partition}\""));
+                assert!(truncate.contains(&format!("truncator_p{partition}")), "pgaudit_statement changed");
+                truncate
+            })
+            .collect();
+        rolewatch_e2e::kcat_produce(&topic, &["-p", &partition.to_string()], lines.join("\n").as_bytes());
+        produced.insert(partition, 400);
+    }
+    let daemon = Daemon::start(dir, &env, GENEROUS);
+    let drained = wait_for_lake(&minio, &dir.join("look"), |stored| stored.len() >= 1200);
+    let alerted = wait_until(GENEROUS, || {
+        (0..3).all(|partition| receiver.count_containing(&format!("truncator_p{partition}")) > 0)
+    });
+    let stderr = daemon.stop(GENEROUS);
+    assert!(drained, "not everything was stored:\n{stderr}");
+    assert_eq!(proxy.cut().len(), PUT_ATTEMPTS, "not every answer was cut: {:?}", proxy.cut());
+    let cut: BTreeSet<String> = proxy.cut().into_iter().collect();
+    assert_eq!(cut.len(), 1, "the cut answers were not all of one manifest's puts: {cut:?}");
+    assert!(alerted, "a TRUNCATE was never alerted on:\n{stderr}");
+    for partition in 0..3 {
+        let role = format!("truncator_p{partition}");
+        assert_eq!(receiver.count_containing(&role), 1, "{role}'s alert was not sent once:\n{stderr}");
+    }
+    assert_exactly_once(&minio, dir, &produced, &BTreeMap::new());
+}
