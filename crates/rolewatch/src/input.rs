@@ -147,6 +147,15 @@ pub fn chunk_room(chunk_events: usize) -> usize {
     chunk_events.saturating_add(chunk_events / 16).saturating_add(rolewatch_parse::MAX_HELD_BACK_EVENTS)
 }
 
+/// The parse output for a source's first chunk, its event vector with a full chunk's room
+/// ([`chunk_room`]) from the start: grown by doubling it was copied over and over, and ended
+/// with room for exactly `chunk_events`, too little to be reused for a later full chunk, so a
+/// second fresh vector was faulted in (an ingest of the pgbench jsonlog: 251 instead of
+/// 190 MiB peak, 16,000 more page faults). Its pages are only touched as events fill it.
+pub fn first_chunk_output(chunk_events: usize) -> ParseOutput {
+    ParseOutput { events: Vec::with_capacity(chunk_room(chunk_events)), ..ParseOutput::default() }
+}
+
 /// A stored chunk's event vector, emptied and kept for a later chunk: filling it again costs no
 /// fresh pages, where a new vector of 65,536 events was faulted in for every chunk.
 #[derive(Debug, Default)]
@@ -192,7 +201,7 @@ impl LineFeeder {
         Self {
             name: Arc::from(name),
             parser,
-            output: ParseOutput::default(),
+            output: first_chunk_output(chunk_events.max(1)),
             chunk_events: chunk_events.max(1),
             line_number: 0,
             offset: 0,

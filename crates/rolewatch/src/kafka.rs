@@ -16,7 +16,7 @@ use rolewatch_lake::StreamId;
 use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser};
 use serde::Deserialize;
 
-use crate::input::{Chunk, InputCounts, Span, SpareEvents, chunk_room};
+use crate::input::{Chunk, InputCounts, Span, SpareEvents, first_chunk_output};
 
 /// `(topic, partition)`.
 pub type PartitionKey = (String, i32);
@@ -161,12 +161,7 @@ impl KafkaBuffers {
         let chunk_events = self.section.chunk_events;
         let buffer = topic_buffers.entry(record.partition).or_insert_with(|| PartitionBuffer {
             parser: rolewatch_parse::parser_for(self.section.format_of(record.topic), &self.options),
-            // Room for a full chunk from the start: grown by doubling, the first chunk's vector
-            // was copied three times over (a partition's pages are only touched as it fills).
-            output: ParseOutput {
-                events: Vec::with_capacity(chunk_room(chunk_events)),
-                ..ParseOutput::default()
-            },
+            output: first_chunk_output(chunk_events),
             position: record.position(),
             first: None,
             last: record.offset,
