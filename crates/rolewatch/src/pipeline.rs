@@ -524,6 +524,49 @@ mod tests {
         );
     }
 
+    /// The state a commit leaves when its manifest landed although the store reported a
+    /// failure: the chunk's intent recorded, its files and manifest in the lake. The chunk's
+    /// retry finds it durable and, its intent still being there, detects it; once its alerts
+    /// are saved the intent goes, and a further replay raises nothing again.
+    #[tokio::test]
+    async fn a_durable_chunk_whose_intent_remains_is_detected_on_its_retry() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let stream = StreamId::for_kafka("pg", 1);
+        let mut chunk = kafka_chunk(0, 2);
+        chunk.rejected.clear();
+        for event in &mut chunk.events {
+            event.role = Some("app_reader".into());
+            event.command = "TRUNCATE TABLE".into();
+            event.statement = Some("TRUNCATE orders".to_owned());
+            event.objects = vec!["public.orders".into()];
+        }
+        let range = covered_range(&chunk.span);
+        let lake = Lake::open_local(lake_dir.path()).unwrap();
+        let files = lake.write_events(&stream, &chunk.events).await.unwrap();
+        Intents::new(state.path()).begin(&stream, &range, &files).unwrap();
+        lake.commit(&files, &BTreeMap::from([(stream.clone(), range)]), Utc::now()).await.unwrap();
+
+        let detection = DetectionRun::new(&crate::config::Config::default(), None).unwrap();
+        let mut pipeline =
+            Pipeline::new(lake, detection, Arc::new(Metrics::new())).with_intents(Intents::new(state.path()));
+        let alerts = pipeline.process("kafka", &stream, &chunk).await.unwrap();
+        let truncates: Vec<&Alert> =
+            alerts.iter().filter(|alert| alert.detector == "dangerous_command").collect();
+        assert_eq!(truncates.len(), 1, "the durable chunk's TRUNCATE was not detected: {alerts:?}");
+        assert_eq!(pipeline.tally.committed, 0, "nothing is written again");
+
+        pipeline.alerts_saved(&stream).unwrap();
+        assert!(Intents::new(state.path()).get(&stream).unwrap().is_none());
+        // A fresh detection run, as after a restart (the first one would only fold a repeat).
+        let detection = DetectionRun::new(&crate::config::Config::default(), None).unwrap();
+        let mut restarted =
+            Pipeline::new(Lake::open_local(lake_dir.path()).unwrap(), detection, Arc::new(Metrics::new()))
+                .with_intents(Intents::new(state.path()));
+        let again = restarted.process("kafka", &stream, &chunk).await.unwrap();
+        assert!(again.is_empty(), "a replay of a detected chunk raised {again:?}");
+    }
+
     #[test]
     fn a_chunk_starting_before_the_durable_span_is_left_to_the_lake_to_refuse() {
         let chunk = kafka_chunk(0, 9);
