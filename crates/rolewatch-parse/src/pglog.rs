@@ -241,8 +241,10 @@ impl PgLogInterpreter {
         };
         let Self { open, server, format, .. } = self;
         let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
-        let same = open
-            .get_mut(session.as_ref())
+        // The session's entry: looked up once, amended or replaced below.
+        let slot = open.get_mut(session.as_ref());
+        let same = slot
+            .as_deref()
             .filter(|open| open.statement_id == statement_id && open.substatement_id == substatement_id);
         // The event is where the map says unless the caller took the events since (then the
         // statement's further lines start an event of their own).
@@ -278,7 +280,7 @@ impl PgLogInterpreter {
         event.substatement_id = Some(substatement_id);
         let now_open = Open { index: output.events.len(), statement_id, substatement_id };
         output.events.push(event);
-        match open.get_mut(session.as_ref()) {
+        match slot {
             // The session's previous statement is complete: this one takes its place.
             Some(previous) => *previous = now_open,
             None => {
