@@ -137,9 +137,9 @@ pub(crate) fn parse_pg_timestamp_in(text: &str, zone: Option<Tz>) -> Result<Date
 /// same text without its fraction.
 #[derive(Debug, Default)]
 pub(crate) struct PgTimestampCache {
-    /// The text of the last timestamp without its fraction (`2026-11-26 10:00:00 UTC`), and
-    /// its instant.
-    second: Option<(String, DateTime<Utc>)>,
+    /// The text of the last timestamp without its fraction (`2026-11-26 10:00:00 UTC`), the
+    /// zone it was read in, and its instant.
+    second: Option<(String, Option<Tz>, DateTime<Utc>)>,
 }
 
 /// `YYYY-MM-DD HH:MM:SS.fraction rest` -> (`YYYY-MM-DD HH:MM:SS`, fraction digits, `rest`):
@@ -168,7 +168,8 @@ impl PgTimestampCache {
                 value * 10u32.pow(9 - u32::try_from(fraction.len()).ok()?),
             )))
         };
-        if let Some((key, second)) = &self.second
+        if let Some((key, key_zone, second)) = &self.second
+            && *key_zone == zone
             && key.len() == head.len() + rest.len()
             && key.starts_with(head)
             && key.ends_with(rest)
@@ -178,10 +179,11 @@ impl PgTimestampCache {
         }
         let ts = parse_pg_timestamp_in(text, zone)?;
         if let Some(nanos) = nanos() {
-            let (key, second) = self.second.get_or_insert_with(|| (String::new(), ts));
+            let (key, key_zone, second) = self.second.get_or_insert_with(|| (String::new(), zone, ts));
             key.clear();
             key.push_str(head);
             key.push_str(rest);
+            *key_zone = zone;
             *second = ts - nanos;
         }
         Ok(ts)
@@ -328,11 +330,15 @@ mod tests {
             "2026-11-26 10:00:01.0011234567 UTC",
             "2026-11-26 10:00:01. UTC",
             "2026-11-26 10:00:01.5 IST",
+            // No zone in the text: the source's zone decides, so a second read in one zone
+            // must not be reused for the other.
+            "2026-11-26 10:00:02.250",
+            "2026-11-26 10:00:02.750",
         ];
         let mut cache = PgTimestampCache::default();
-        for zone in [None, berlin] {
-            for round in 0..2 {
-                for text in texts {
+        for round in 0..2 {
+            for text in texts {
+                for zone in [None, berlin, None] {
                     let expected = parse_pg_timestamp_in(text, zone);
                     assert_eq!(cache.parse(text, zone), expected, "{text} in {zone:?}, round {round}");
                 }
