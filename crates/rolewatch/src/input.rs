@@ -140,18 +140,17 @@ impl InputCounts {
 
 /// The room a full chunk's event vector gets: `chunk_events`, a sixteenth more and what a
 /// parser may hold back, because the parser's flush at the cut (up to
-/// [`rolewatch_parse::MAX_HELD_BACK_EVENTS`] statements) and a multi-line record add events past
-/// the size that cut the chunk. Without the headroom those events made the vector double: 26 MB
+/// [`rolewatch_parse::MAX_HELD_BACK_EVENTS`] MariaDB or MySQL records) and a multi-line record
+/// add events past the size that cut the chunk. Without the headroom those events made the vector double: 26 MB
 /// copied into fresh pages at every cut, a fifth of a Kafka run's page faults.
 pub fn chunk_room(chunk_events: usize) -> usize {
     chunk_events.saturating_add(chunk_events / 16).saturating_add(rolewatch_parse::MAX_HELD_BACK_EVENTS)
 }
 
 /// The parse output for a source's first chunk, its event vector with a full chunk's room
-/// ([`chunk_room`]) from the start: grown by doubling it was copied over and over, and ended
-/// with room for exactly `chunk_events`, too little to be reused for a later full chunk, so a
-/// second fresh vector was faulted in (an ingest of the pgbench jsonlog: 251 instead of
-/// 190 MiB peak, 16,000 more page faults). Its pages are only touched as events fill it.
+/// ([`chunk_room`]) from the start: grown by doubling it was copied over and over, and could
+/// end with room for exactly `chunk_events`, too little for [`SpareEvents`] to reuse for a later
+/// full chunk. Its pages are only touched as events fill it.
 pub fn first_chunk_output(chunk_events: usize) -> ParseOutput {
     ParseOutput { events: Vec::with_capacity(chunk_room(chunk_events)), ..ParseOutput::default() }
 }
@@ -505,7 +504,8 @@ impl SourceReader {
     }
 }
 
-fn trim_line_end(line: &[u8]) -> &[u8] {
+/// A line without its terminator (`\n` or `\r\n`); file and Kafka sources read lines alike.
+pub(crate) fn trim_line_end(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }

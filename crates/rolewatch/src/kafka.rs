@@ -16,7 +16,7 @@ use rolewatch_lake::StreamId;
 use rolewatch_parse::{ParseOutput, ParserOptions, RecordParser};
 use serde::Deserialize;
 
-use crate::input::{Chunk, InputCounts, Span, SpareEvents, first_chunk_output};
+use crate::input::{Chunk, InputCounts, Span, SpareEvents, first_chunk_output, trim_line_end};
 
 /// `(topic, partition)`.
 pub type PartitionKey = (String, i32);
@@ -158,10 +158,9 @@ impl KafkaBuffers {
             Some(topic_buffers) => topic_buffers,
             None => self.partitions.entry(record.topic.to_string()).or_default(),
         };
-        let chunk_events = self.section.chunk_events;
         let buffer = topic_buffers.entry(record.partition).or_insert_with(|| PartitionBuffer {
             parser: rolewatch_parse::parser_for(self.section.format_of(record.topic), &self.options),
-            output: first_chunk_output(chunk_events),
+            output: first_chunk_output(self.section.chunk_events),
             position: record.position(),
             first: None,
             last: record.offset,
@@ -185,7 +184,7 @@ impl KafkaBuffers {
             let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             let (line, after) = rest.split_at(end);
             rest = after.get(1..).unwrap_or_default();
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line = trim_line_end(line);
             if !line.is_empty() {
                 buffer.parser.parse_line(line, &buffer.position, &mut buffer.output);
             }

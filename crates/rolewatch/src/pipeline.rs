@@ -547,9 +547,13 @@ mod tests {
         Intents::new(state.path()).begin(&stream, &range, &files).unwrap();
         lake.commit(&files, &BTreeMap::from([(stream.clone(), range)]), Utc::now()).await.unwrap();
 
-        let detection = DetectionRun::new(&crate::config::Config::default(), None).unwrap();
-        let mut pipeline =
-            Pipeline::new(lake, detection, Arc::new(Metrics::new())).with_intents(Intents::new(state.path()));
+        // A pipeline over the lake with the default detectors, as a (re)started process has.
+        let started = || {
+            let detection = DetectionRun::new(&crate::config::Config::default(), None).unwrap();
+            Pipeline::new(Lake::open_local(lake_dir.path()).unwrap(), detection, Arc::new(Metrics::new()))
+                .with_intents(Intents::new(state.path()))
+        };
+        let mut pipeline = started();
         let alerts = pipeline.process("kafka", &stream, &chunk).await.unwrap();
         let truncates: Vec<&Alert> =
             alerts.iter().filter(|alert| alert.detector == "dangerous_command").collect();
@@ -559,11 +563,7 @@ mod tests {
         pipeline.alerts_saved(&stream).unwrap();
         assert!(Intents::new(state.path()).get(&stream).unwrap().is_none());
         // A fresh detection run, as after a restart (the first one would only fold a repeat).
-        let detection = DetectionRun::new(&crate::config::Config::default(), None).unwrap();
-        let mut restarted =
-            Pipeline::new(Lake::open_local(lake_dir.path()).unwrap(), detection, Arc::new(Metrics::new()))
-                .with_intents(Intents::new(state.path()));
-        let again = restarted.process("kafka", &stream, &chunk).await.unwrap();
+        let again = started().process("kafka", &stream, &chunk).await.unwrap();
         assert!(again.is_empty(), "a replay of a detected chunk raised {again:?}");
     }
 
