@@ -111,10 +111,15 @@ impl fmt::Display for LogLinePrefix {
     }
 }
 
+/// An escape's value as a byte range of the line; `(0, 0)` when it is absent (an empty value
+/// reads as absent anyway). 32-bit offsets keep a match small enough to copy cheaply: lines
+/// are at most [`crate::MAX_LINE_BYTES`] long.
+type Span = (u32, u32);
+
 /// Where the values of one matched line are, as byte ranges of the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PrefixMatch {
-    fields: [Option<(usize, usize)>; ESCAPE_COUNT],
+    fields: [Span; ESCAPE_COUNT],
     /// The severity word, e.g. `LOG`, `STATEMENT`.
     pub(crate) severity: &'static str,
     /// Where the message starts (after `SEVERITY:  `).
@@ -125,8 +130,8 @@ impl PrefixMatch {
     /// The value of `escape` in `line` (the line this match was made on); `None` when the
     /// prefix has no such escape, the value is empty, or it is PostgreSQL's `[unknown]`.
     pub(crate) fn get<'l>(&self, line: &'l str, escape: Escape) -> Option<&'l str> {
-        let (start, end) = self.fields.get(escape.index()).copied().flatten()?;
-        let value = line.get(start..end)?.trim_matches(' ');
+        let (start, end) = self.fields.get(escape.index()).copied()?;
+        let value = line.get(start as usize..end as usize)?.trim_matches(' ');
         (!value.is_empty() && value != "[unknown]").then_some(value)
     }
 }
@@ -239,7 +244,7 @@ fn shaped_length(escape: Escape, text: &[u8]) -> Option<Option<usize>> {
 struct Matcher<'p, 'l> {
     items: &'p [Item],
     line: &'l str,
-    fields: [Option<(usize, usize)>; ESCAPE_COUNT],
+    fields: [Span; ESCAPE_COUNT],
     budget: u32,
 }
 
@@ -262,7 +267,7 @@ impl Matcher<'_, '_> {
                         if let Item::Field { escape, .. } = later
                             && let Some(slot) = self.fields.get_mut(escape.index())
                         {
-                            *slot = None;
+                            *slot = (0, 0);
                         }
                     }
                     return Some(position);
@@ -286,7 +291,12 @@ impl Matcher<'_, '_> {
     fn match_free_text(&mut self, index: usize, escape: Escape, position: usize) -> Option<usize> {
         let rest = self.line.get(position..)?;
         if let Some(Item::Literal(literal)) = self.items.get(index + 1) {
-            for (offset, _) in rest.match_indices(literal.as_str()) {
+            // Every place the literal starts, overlapping ones included, found by its first
+            // byte (`memchr`; `match_indices` set up a two-way searcher per call).
+            let first = literal.as_bytes().first().copied().unwrap_or_default();
+            let starts = memchr::memchr_iter(first, rest.as_bytes())
+                .filter(|offset| rest.get(*offset..).is_some_and(|tail| tail.starts_with(literal.as_str())));
+            for offset in starts {
                 self.set(escape, position, position + offset);
                 if let Some(found) = self.match_from(index + 1, position + offset) {
                     return Some(found);
@@ -313,8 +323,12 @@ impl Matcher<'_, '_> {
     }
 
     fn set(&mut self, escape: Escape, start: usize, end: usize) {
-        if let Some(slot) = self.fields.get_mut(escape.index()) {
-            *slot = Some((start, end));
+        // A line longer than 4 GiB cannot reach here (lines are cut at MAX_LINE_BYTES); its
+        // field would read as absent.
+        if let Some(slot) = self.fields.get_mut(escape.index())
+            && let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end))
+        {
+            *slot = (start, end);
         }
     }
 }
@@ -381,7 +395,7 @@ impl LogLinePrefix {
     /// Matches the prefix and severity at the start of `line`.
     pub(crate) fn match_line(&self, line: &str) -> Option<PrefixMatch> {
         let mut matcher =
-            Matcher { items: &self.items, line, fields: [None; ESCAPE_COUNT], budget: STEP_BUDGET };
+            Matcher { items: &self.items, line, fields: [(0, 0); ESCAPE_COUNT], budget: STEP_BUDGET };
         let severity_start = matcher.match_from(0, 0)?;
         let (severity, length) = severity_at(line.get(severity_start..)?)?;
         Some(PrefixMatch { fields: matcher.fields, severity, message_start: severity_start + length })

@@ -35,6 +35,8 @@ struct OpenRecord {
     position: SourcePosition,
     /// The prefix match of the first line (whose text starts the parser's buffer).
     found: PrefixMatch,
+    /// The first line's length: it is `text[..first_line_len]`.
+    first_line_len: usize,
     /// A line of the record could not be read; the whole record is rejected with this.
     poisoned: Option<Poison>,
 }
@@ -89,7 +91,7 @@ impl StderrParser {
     /// Whether a follow-up line (`STATEMENT`, `DETAIL`, ...) belongs to the open record.
     fn continues_open_record(&self, found: &PrefixMatch, line: &str) -> bool {
         let Some(open) = &self.open else { return false };
-        let first_line = self.text.split('\n').next().unwrap_or_default();
+        let first_line = self.text.get(..open.first_line_len).unwrap_or_default();
         self.process_id(found, line) == self.process_id(&open.found, first_line)
     }
 
@@ -159,7 +161,12 @@ impl StderrParser {
         self.text.push_str(line);
         self.segments.clear();
         self.segments.push(Segment { severity: found.severity, start: found.message_start, end: line.len() });
-        self.open = Some(OpenRecord { position: position.clone(), found, poisoned: None });
+        self.open = Some(OpenRecord {
+            position: position.clone(),
+            found,
+            first_line_len: line.len(),
+            poisoned: None,
+        });
     }
 
     /// Hands the open record, if any, to the interpreter.
@@ -169,7 +176,7 @@ impl StderrParser {
         if let Some(poison) = open.poisoned {
             return output.reject(&open.position, poison.reason, poison.detail, &poison.raw);
         }
-        let first_line = text.split('\n').next().unwrap_or_default();
+        let first_line = text.get(..open.first_line_len).unwrap_or_default();
         let Some(timestamp) = self.prefix.time(&open.found, first_line) else {
             return output.reject(
                 &open.position,
