@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Args;
+use rolewatch_event::{AuditEvent, StatementClass};
 
 use super::{InputArgs, RejectReporter, input_summary, say};
 use crate::input::InputCounts;
@@ -23,9 +24,19 @@ pub struct ParseArgs {
 #[derive(Debug, Default)]
 struct Summary {
     counts: InputCounts,
-    by_class: BTreeMap<String, u64>,
+    /// By the enum, not its name: no string comparison per event.
+    by_class: BTreeMap<StatementClass, u64>,
     by_role: BTreeMap<String, u64>,
     failed: u64,
+}
+
+impl Summary {
+    /// Counts one event.
+    fn add(&mut self, event: &AuditEvent) {
+        *self.by_class.entry(event.class).or_default() += 1;
+        count(&mut self.by_role, event.role.as_deref().unwrap_or("(none)"));
+        self.failed += u64::from(!event.success);
+    }
 }
 
 /// Adds one to `key`'s count, copying the key only the first time it is seen.
@@ -50,9 +61,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<()> {
             rejects.report(&chunk.rejected)?;
             for event in &chunk.events {
                 if args.summary {
-                    count(&mut summary.by_class, event.class.as_str());
-                    count(&mut summary.by_role, event.role.as_deref().unwrap_or("(none)"));
-                    summary.failed += u64::from(!event.success);
+                    summary.add(event);
                 } else {
                     serde_json::to_writer(&mut out, event).context("cannot encode an event")?;
                     out.write_all(b"\n").context("cannot write to stdout")?;
@@ -78,8 +87,11 @@ fn write_summary(out: &mut impl Write, summary: &Summary) -> std::io::Result<()>
     writeln!(out, "failed    {}", summary.failed)?;
     writeln!(out, "rejected  {}", counts.rejected_total())?;
     writeln!(out, "skipped   {}", counts.skipped_total())?;
+    let mut classes: Vec<(String, u64)> =
+        summary.by_class.iter().map(|(class, count)| (class.as_str().to_owned(), *count)).collect();
+    classes.sort();
     let sections: [(&str, Vec<(String, u64)>); 4] = [
-        ("class", summary.by_class.iter().map(|(key, count)| (key.clone(), *count)).collect()),
+        ("class", classes),
         ("role", summary.by_role.iter().map(|(key, count)| (key.clone(), *count)).collect()),
         ("rejected", counts.rejected.iter().map(|(reason, count)| (reason.to_string(), *count)).collect()),
         (
@@ -97,4 +109,44 @@ fn write_summary(out: &mut impl Write, summary: &Summary) -> std::io::Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rolewatch_event::{LogFormat, Source};
+
+    use super::*;
+
+    #[test]
+    fn the_summary_lists_classes_and_roles_by_name() {
+        let mut summary = Summary::default();
+        let ts = chrono::DateTime::UNIX_EPOCH;
+        for (class, role, success) in [
+            (StatementClass::Write, Some("app"), true),
+            (StatementClass::Read, Some("app"), true),
+            (StatementClass::Ddl, None, false),
+            (StatementClass::Read, Some("admin"), true),
+        ] {
+            let mut event = AuditEvent::new(ts, Source::Postgres, LogFormat::PgauditJsonlog);
+            event.class = class;
+            event.role = role.map(Into::into);
+            event.success = success;
+            summary.add(&event);
+        }
+        let mut out = Vec::new();
+        write_summary(&mut out, &summary).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows = |title: &str| -> Vec<String> {
+            text.split(&format!("\n{title}\n"))
+                .nth(1)
+                .unwrap_or_default()
+                .lines()
+                .take_while(|line| !line.is_empty())
+                .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        assert!(text.contains("failed    1\n"), "{text}");
+        assert_eq!(rows("class"), ["DDL 1", "READ 2", "WRITE 1"]);
+        assert_eq!(rows("role"), ["(none) 1", "admin 1", "app 2"]);
+    }
 }
