@@ -323,12 +323,13 @@ impl Matcher<'_, '_> {
     }
 
     fn set(&mut self, escape: Escape, start: usize, end: usize) {
-        // A line longer than 4 GiB cannot reach here (lines are cut at MAX_LINE_BYTES); its
-        // field would read as absent.
-        if let Some(slot) = self.fields.get_mut(escape.index())
-            && let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end))
-        {
-            *slot = (start, end);
+        // Lines are cut at MAX_LINE_BYTES; a value past 4 GiB would read as absent, never as
+        // what an earlier backtracking attempt left in the slot.
+        if let Some(slot) = self.fields.get_mut(escape.index()) {
+            *slot = match (u32::try_from(start), u32::try_from(end)) {
+                (Ok(start), Ok(end)) => (start, end),
+                _ => (0, 0),
+            };
         }
     }
 }
@@ -490,6 +491,16 @@ mod tests {
         assert_eq!(get(Escape::Application), Some("my app v2"));
         assert_eq!(get(Escape::SessionId), Some("6b086f62.1147"));
         assert_eq!(get(Escape::SqlState), Some("42501"));
+    }
+
+    /// The next literal is tried at every place it starts, overlapping ones included: `::`
+    /// after `bob` first fails (`:7` is no pid), one byte later it fits.
+    #[test]
+    fn tries_overlapping_starts_of_the_next_literal() {
+        let values = fields("%m %u::%p ", "2026-11-26 17:41:54.118 UTC bob:::7 LOG:  x");
+        let get = |escape| values.iter().find(|(found, _)| *found == escape).map(|(_, value)| value.as_str());
+        assert_eq!(get(Escape::User), Some("bob:"));
+        assert_eq!(get(Escape::Pid), Some("7"));
     }
 
     #[test]
