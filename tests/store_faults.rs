@@ -8,8 +8,11 @@
 //! * AT-06: the MinIO server is stopped for 10 s while records flow and started again on the
 //!   same data. Nothing becomes durable while it is down; everything is stored afterwards, with
 //!   bounded memory.
+//! * A store that stays down: every partition with records to store is reported stalled within
+//!   90 s (the S3 client's own retries are kept short under the lake's), and recovers once the
+//!   server is back.
 //!
-//! Both end with every produced record in the lake's committed view exactly once, `rolewatch
+//! All end with every produced record in the lake's committed view exactly once, `rolewatch
 //! verify` clean, and every object seen before the fault unchanged. Records are produced to
 //! explicit partitions, so partition `p` holds offsets `0..n_p` and the expected view is known.
 
@@ -335,6 +338,50 @@ fn an_s3_outage_while_records_flow_stops_progress_and_loses_nothing() {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in /proc/<pid>/status");
     assert!(peak_kib < 512 * 1024, "the daemon's peak RSS was {peak_kib} KiB");
+}
+
+/// How soon a store that stays down must show as stalled partitions: the S3 client's few
+/// retries and the lake's 6 attempts fail within seconds when the server refuses connections.
+/// Under object_store's default retries (10 within 3 minutes per attempt) it took minutes, and
+/// an operator watching `rolewatch_kafka_partition_stalled` learned of the outage that late.
+const STALL_REPORTED_WITHIN: Duration = Duration::from_secs(90);
+
+/// A store that stays down: every partition with records to store is reported stalled within
+/// [`STALL_REPORTED_WITHIN`], the daemon stays up and healthy, and once the server is back each
+/// stalled chunk goes in and everything is stored exactly once.
+#[test]
+fn a_store_that_stays_down_stalls_its_partitions_until_it_is_back() {
+    let Setup { work, minio, topic } = setup("down");
+    let dir = work.path();
+    let env = minio.root_env();
+    let env = borrowed(&env);
+
+    let produced = Mutex::new(Produced::new());
+    produce_to_each(&topic, 0, 500, &produced);
+    let daemon = Daemon::start(dir, &env, GENEROUS);
+    let scratch = dir.join("look");
+    let stored_first = wait_for_lake(&minio, &scratch, |stored| stored.len() >= 1500);
+    assert!(stored_first, "the first records were not stored:\n{}", daemon.kill());
+    let before = minio.objects(&format!("{BUCKET}/{PREFIX}"));
+
+    minio.stop();
+    let stopped = std::time::Instant::now();
+    produce_to_each(&topic, 500, 100, &produced);
+    let stalled = |daemon: &Daemon, partition: i32| {
+        partition_gauge(&daemon.scrape(), "rolewatch_kafka_partition_stalled", &topic, partition) == Some(1.0)
+    };
+    let reported = wait_until(STALL_REPORTED_WITHIN, || (0..3).all(|partition| stalled(&daemon, partition)));
+    eprintln!("stalled partitions reported {:.1} s after the store stopped", stopped.elapsed().as_secs_f64());
+    assert!(reported, "a stopped store was not reported as stalled partitions:\n{}", daemon.kill());
+    assert_eq!(http_get(&daemon.address, "/healthz").unwrap().0, 200, "the daemon must stay up");
+
+    minio.restart();
+    let total = produced.lock().unwrap().values().sum::<i64>();
+    let drained = wait_for_lake(&minio, &scratch, |stored| stored.len() >= usize::try_from(total).unwrap());
+    let recovered = wait_until(GENEROUS, || (0..3).all(|partition| !stalled(&daemon, partition)));
+    let stderr = daemon.stop(GENEROUS);
+    assert!(drained && recovered, "the stalled partitions did not recover:\n{stderr}");
+    assert_exactly_once(&minio, dir, &produced.lock().unwrap(), &before);
 }
 
 /// A TCP proxy in front of the S3 server that lets a PUT reach the server and, instead of

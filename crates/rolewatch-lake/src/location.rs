@@ -3,16 +3,34 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
 use crate::LakeError;
 
 /// The S3 region used when none is configured (MinIO and most S3-compatible servers accept it).
 const DEFAULT_REGION: &str = "us-east-1";
+
+/// The S3 client's own retries under the lake's ([`crate::RetryPolicy`], 6 attempts): a few
+/// quick ones, so that a lost answer or a 503 is settled inside the client and a store that
+/// stays down fails each attempt in seconds. With object_store's default (10 retries within 3
+/// minutes) under the lake's attempts, a stopped store surfaced as a stalled partition only
+/// after minutes, and held up a graceful stop as long (tests/store_faults.rs).
+fn client_retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(15),
+    }
+}
 
 /// Configures an `AmazonS3Builder` from [`S3Options`]. A macro because the lake writes through
 /// object_store 0.14 and DataFusion reads through 0.13, whose builders share this API.
@@ -159,7 +177,8 @@ impl LakeLocation {
             Self::S3 { bucket, prefix, options } => {
                 let builder = configure_s3!(AmazonS3Builder::new(), bucket, options)
                     // Object Lock buckets refuse puts without a checksum (RELIABILITY.md 2.1).
-                    .with_checksum_algorithm(Checksum::SHA256);
+                    .with_checksum_algorithm(Checksum::SHA256)
+                    .with_retry(client_retry());
                 let store = builder.build().map_err(|error| LakeError::Location {
                     location: self.to_string(),
                     reason: error.to_string(),

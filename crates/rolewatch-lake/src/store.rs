@@ -99,11 +99,11 @@ pub fn encode_parquet(
 
 /// How often and how patiently a put is retried when the store fails in a way that may pass
 /// (a 5xx, a timeout, a full disk). A retry of a create-only put that had landed comes back as
-/// "already exists" and is settled by comparing bytes. The S3 client (object_store's default
-/// `RetryConfig`: 10 retries within 3 minutes) retries transport errors and 5xx answers itself
-/// first, so against S3 these attempts come on top of the client's: a lost answer is usually
-/// settled inside the client (tests/store_faults.rs), and a store that stays down surfaces only
-/// after the client's retries have run out for each attempt here.
+/// "already exists" and is settled by comparing bytes. Against S3 the client retries transport
+/// errors and 5xx answers itself first (at most 3 times within 15 s, see `location.rs`), so these
+/// attempts come on top of the client's: a lost answer is usually settled inside the client
+/// (tests/store_faults.rs), and a store that stays down fails all of them within tens of seconds
+/// (the partition then stalls and is retried later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (at least 1).
