@@ -48,6 +48,7 @@ mod location;
 mod manifest;
 mod naming;
 mod query;
+mod read_only;
 mod roll;
 mod scan;
 mod signing;

@@ -5,6 +5,10 @@
 //! skip folders too (see `ts_pruning`), and prune row groups and pages through the Parquet
 //! statistics the writer records. The engine gets
 //! its own object store for the lake's location (DataFusion builds on object_store 0.13).
+//!
+//! Queries are read-only: [`query`] refuses DDL and DML (`COPY ... TO`, `INSERT INTO`) before
+//! planning them, and the session's stores (the lake's, and the local file system's) refuse
+//! every write ([`ReadOnlyStore`]), so evidence cannot be overwritten through a query.
 
 use std::sync::Arc;
 
@@ -14,11 +18,14 @@ use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store_datafusion::aws::AmazonS3Builder;
+use object_store_datafusion::local::LocalFileSystem;
 
 use crate::location::{LakeLocation, configure_s3};
+use crate::read_only::ReadOnlyStore;
 use crate::ts_pruning::EventsTable;
 use crate::{DEAD_LETTERS_PREFIX, EVENTS_PREFIX, Lake, LakeError, dead_letter_schema};
 
@@ -62,7 +69,8 @@ fn query_error(error: impl std::fmt::Display) -> LakeError {
     LakeError::Query(error.to_string())
 }
 
-/// A DataFusion session with the lake's tables registered, for callers that stream results.
+/// A DataFusion session with the lake's tables registered, for callers that stream results. Its
+/// object stores refuse writes, whatever the SQL.
 pub async fn query_context(lake: &Lake) -> Result<SessionContext, LakeError> {
     let location = lake.location().ok_or_else(|| {
         LakeError::Query(
@@ -73,6 +81,10 @@ pub async fn query_context(lake: &Lake) -> Result<SessionContext, LakeError> {
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true);
     let context = SessionContext::new_with_config(config);
+    // DataFusion's default store for `file://` writes anywhere on the local disk.
+    let local = ObjectStoreUrl::local_filesystem();
+    let read_only_local = ReadOnlyStore::new(Arc::new(LocalFileSystem::new()));
+    context.runtime_env().register_object_store(local.as_ref(), Arc::new(read_only_local));
     let root = match location {
         LakeLocation::Local(path) => {
             let absolute = std::path::absolute(path).map_err(query_error)?;
@@ -82,7 +94,9 @@ pub async fn query_context(lake: &Lake) -> Result<SessionContext, LakeError> {
             let builder = configure_s3!(AmazonS3Builder::new(), bucket, options);
             let store = builder.build().map_err(query_error)?;
             let url = ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(query_error)?;
-            context.runtime_env().register_object_store(url.as_ref(), Arc::new(store));
+            context
+                .runtime_env()
+                .register_object_store(url.as_ref(), Arc::new(ReadOnlyStore::new(Arc::new(store))));
             if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") }
         }
     };
@@ -125,9 +139,12 @@ async fn register(
     Ok(())
 }
 
-/// Runs one SQL statement over the lake and returns its result.
+/// Runs one SQL statement over the lake and returns its result. Only reads: a statement that
+/// would define or change anything (DDL, DML, `COPY ... TO`) is an error.
 pub async fn query(lake: &Lake, sql: &str) -> Result<Vec<RecordBatch>, LakeError> {
     let context = query_context(lake).await?;
-    let frame = context.sql(sql).await.map_err(query_error)?;
+    // A query reads: no DDL, no DML (`COPY ... TO` and `INSERT INTO` included).
+    let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false);
+    let frame = context.sql_with_options(sql, read_only).await.map_err(query_error)?;
     frame.collect().await.map_err(query_error)
 }

@@ -116,3 +116,53 @@ async fn a_bound_on_ts_skips_the_hour_folders_outside_it() {
     );
     assert_eq!(single_count(&query(&lake, &swapped).await.unwrap()), later);
 }
+
+/// Every file under `dir` with its bytes.
+fn files_under(dir: &std::path::Path) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// A query cannot write: `COPY ... TO` over a stored file, `COPY` to a new file in the lake,
+/// `INSERT INTO` and DDL are refused by `query`, and through a bare `query_context` (no SQL
+/// options) the session's stores refuse the write. Nothing under the lake changes.
+#[tokio::test]
+async fn queries_cannot_write_to_the_lake() {
+    let (dir, lake) = local_lake();
+    filled_lake(&lake).await;
+    let before = files_under(dir.path());
+    let stored = before.keys().find(|path| path.extension().is_some_and(|ext| ext == "parquet")).unwrap();
+    let planted = dir.path().join("events").join("planted.parquet");
+    let statements = [
+        format!("COPY (SELECT 1 AS x) TO '{}' STORED AS PARQUET", stored.display()),
+        format!("COPY (SELECT * FROM events) TO '{}' STORED AS PARQUET", planted.display()),
+        "INSERT INTO events SELECT * FROM events".to_owned(),
+        "CREATE TABLE copied AS SELECT * FROM events".to_owned(),
+        format!("CREATE EXTERNAL TABLE outside STORED AS PARQUET LOCATION '{}'", dir.path().display()),
+    ];
+    for sql in &statements {
+        let error = query(&lake, sql).await.expect_err(sql);
+        assert!(matches!(error, LakeError::Query(_)), "{sql}: {error}");
+    }
+    let context = rolewatch_lake::query_context(&lake).await.unwrap();
+    for sql in &statements[..2] {
+        let written = match context.sql(sql).await {
+            Ok(frame) => frame.collect().await.map(drop),
+            Err(error) => Err(error),
+        };
+        let error = written.expect_err(sql).to_string();
+        assert!(error.contains("read-only"), "{sql}: {error}");
+    }
+    assert_eq!(files_under(dir.path()), before, "a query changed the lake");
+}
