@@ -99,12 +99,43 @@ impl HourPartition {
 /// Groups events by hour partition, partitions in time order, events in input order.
 pub(crate) fn group_by_hour(events: &[AuditEvent]) -> BTreeMap<HourPartition, Vec<&AuditEvent>> {
     let mut groups: BTreeMap<HourPartition, Vec<&AuditEvent>> = BTreeMap::new();
+    // Runs of events in one hour (a chunk is usually within one) are collected before they go
+    // into their group: the calendar hour of every event, and a map lookup for each, were 2% of
+    // a Kafka run. An event is in the run's hour when its date and hour are the run's.
+    let mut run: Option<(HourPartition, chrono::NaiveDate, u32)> = None;
+    let mut members: Vec<&AuditEvent> = Vec::with_capacity(events.len());
     for event in events {
-        // A chunk is usually within one hour: the first group is sized for all of it.
-        let capacity = if groups.is_empty() { events.len() } else { 0 };
-        groups.entry(HourPartition::of(event)).or_insert_with(|| Vec::with_capacity(capacity)).push(event);
+        let (date, hour) = (event.ts.date_naive(), event.ts.hour());
+        match run {
+            Some((_, run_date, run_hour)) if run_date == date && run_hour == hour => {}
+            _ => {
+                if let Some((partition, _, _)) = run {
+                    append_run(&mut groups, partition, &mut members);
+                }
+                run = Some((HourPartition::of(event), date, hour));
+            }
+        }
+        members.push(event);
+    }
+    if let Some((partition, _, _)) = run {
+        append_run(&mut groups, partition, &mut members);
     }
     groups
+}
+
+/// Moves a run of events of one hour to the end of that hour's group.
+fn append_run<'a>(
+    groups: &mut BTreeMap<HourPartition, Vec<&'a AuditEvent>>,
+    partition: HourPartition,
+    members: &mut Vec<&'a AuditEvent>,
+) {
+    match groups.get_mut(&partition) {
+        Some(group) => group.append(members),
+        // The run's vector becomes the group (the first one has room for the whole chunk).
+        None => {
+            groups.insert(partition, std::mem::take(members));
+        }
+    }
 }
 
 /// `events/date=YYYY-MM-DD/hour=HH/<stream>-<first offset:020>-<last offset:020>.parquet`.
@@ -131,6 +162,43 @@ mod tests {
     use rolewatch_event::{LogFormat, Source};
 
     use super::*;
+
+    /// Events of interleaved hours (and the same hour on two days) go to their hour's group,
+    /// groups in time order, each group's events in input order.
+    #[test]
+    fn events_are_grouped_by_hour_in_input_order() {
+        let events: Vec<AuditEvent> = [
+            "2026-11-26T10:05:00Z",
+            "2026-11-26T10:59:59.999999Z",
+            "2026-11-26T11:00:00Z",
+            "2026-11-26T10:30:00Z",
+            "2026-11-27T10:01:00Z",
+            "2026-11-26T11:10:00Z",
+            "2026-11-26T10:00:00Z",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(offset, ts)| {
+            let mut event = AuditEvent::new(ts.parse().unwrap(), Source::Postgres, LogFormat::PgauditJsonlog);
+            event.source_offset = Some(offset as i64);
+            event
+        })
+        .collect();
+        let groups: Vec<(String, Vec<i64>)> = group_by_hour(&events)
+            .into_iter()
+            .map(|(partition, group)| {
+                (partition.path(), group.iter().filter_map(|event| event.source_offset).collect())
+            })
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("date=2026-11-26/hour=10".to_owned(), vec![0, 1, 3, 6]),
+                ("date=2026-11-26/hour=11".to_owned(), vec![2, 5]),
+                ("date=2026-11-27/hour=10".to_owned(), vec![4]),
+            ]
+        );
+    }
 
     #[test]
     fn keys_are_deterministic_and_sort_by_offset() {
