@@ -334,3 +334,88 @@ fn an_ingest_that_crashed_after_a_commit_alerts_on_the_next_run() {
     assert!(third.status.success() && !stderr.contains("detecting it again"), "{stderr}");
     assert_eq!(truncate_alerts(), 1, "a third ingest alerted again:\n{stderr}");
 }
+
+/// Every version of every object under `path` (`bucket/prefix`): key -> version ids.
+fn versions(minio: &rolewatch_e2e::Minio, path: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut versions = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for line in minio.mc(&["ls", "--versions", "--recursive", "--json", &format!("local/{path}")]).lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let field =
+            |name: &str| entry.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+        versions.entry(field("key")).or_default().push(field("versionId"));
+    }
+    versions
+}
+
+/// The production setup of docs/lake.md on a real MinIO: a bucket with Object Lock and a
+/// default retention in compliance mode, so versioning is on and an unconditional put would
+/// add a version over stored evidence. An ingest that crashed after writing its files (before
+/// their manifest), the ingest that replays them and a re-ingest of the same file leave exactly
+/// one version of every object. An object replaced by someone holding the bucket's credentials
+/// gets a second version, which `verify` reports; the locked original cannot be deleted.
+#[test]
+fn the_lake_in_an_object_lock_bucket_keeps_one_version_of_each_object() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let minio = rolewatch_e2e::Minio::start(&dir.join("minio"));
+    minio.mc(&["mb", "--with-lock", "local/locked"]);
+    minio.mc(&["retention", "set", "--default", "COMPLIANCE", "1d", "local/locked"]);
+    let env = minio.root_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    let lake = "s3://locked/rolewatch";
+    std::fs::write(dir.join("rolewatch.toml"), format!("[lake]\npath = \"{lake}\"\nchunk_events = 40\n"))
+        .unwrap();
+    let (bytes, events) = sample();
+    std::fs::write(dir.join("postgresql.json"), &bytes).unwrap();
+    let ingest = ["ingest", "--config", "rolewatch.toml", "--format", "pgaudit-jsonlog", "postgresql.json"];
+
+    let mut crashing = env.clone();
+    crashing.push(("ROLEWATCH_CRASH_AT", "after-files:2"));
+    let crashed = run_rolewatch(dir, &ingest, &crashing);
+    assert!(
+        !crashed.status.success() && text(&crashed.stderr).contains("ROLEWATCH_CRASH_AT"),
+        "not the planted crash:\n{}",
+        said(&crashed)
+    );
+    let left = versions(&minio, "locked/rolewatch");
+    assert!(left.keys().any(|key| key.starts_with("events/")), "the crash left no file: {left:?}");
+    for _ in 0..2 {
+        let output = run_rolewatch(dir, &ingest, &env);
+        assert!(output.status.success(), "{}", said(&output));
+    }
+    let stored = versions(&minio, "locked/rolewatch");
+    for (key, ids) in &stored {
+        assert_eq!(ids.len(), 1, "{key} has {} versions: {ids:?}", ids.len());
+    }
+    for key in left.keys() {
+        assert_eq!(stored.get(key), left.get(key), "{key} was written again");
+    }
+    assert_eq!(counts(dir, lake, &env), (events as u64, events as u64), "each event stored once");
+    let ok = verify(dir, lake, &[], &env);
+    assert!(ok.status.success(), "{}", said(&ok));
+
+    // Someone with the bucket's credentials replaces an event file: a new version appears, the
+    // original stays and cannot be deleted, and verify names the file.
+    let (key, ids) = stored.iter().find(|(key, _)| key.starts_with("events/")).unwrap();
+    let forged = dir.join("forged.parquet");
+    std::fs::write(&forged, b"not the evidence").unwrap();
+    minio.mc(&["cp", forged.to_str().unwrap(), &format!("local/locked/rolewatch/{key}")]);
+    assert_eq!(versions(&minio, "locked/rolewatch")[key].len(), 2, "the replacement is a second version");
+    let report = verify(dir, lake, &[], &env);
+    assert!(!report.status.success(), "{}", said(&report));
+    assert!(
+        text(&report.stdout)
+            .lines()
+            .any(|line| line.starts_with("hash_mismatch: ") && line.contains(key.as_str())),
+        "{}",
+        said(&report)
+    );
+    let script = repo_root().join("scripts/minio.sh");
+    let removal = std::process::Command::new(script)
+        .args(["mc", dir.join("minio").to_str().unwrap(), "rm", "--version-id", &ids[0]])
+        .arg(format!("local/locked/rolewatch/{key}"))
+        .output()
+        .unwrap();
+    assert!(!removal.status.success(), "a locked version was deleted: {}", said(&removal));
+    assert!(versions(&minio, "locked/rolewatch")[key].contains(&ids[0]), "the original version is gone");
+}
