@@ -156,6 +156,19 @@ pub trait RecordParser: Send {
     /// Flushes every event held back waiting for more lines and closes the ones still open to
     /// them; call at the end of the input, and before taking events out of `output`.
     fn finish(&mut self, output: &mut ParseOutput);
+
+    /// Prepares a cut of the events made so far when more input follows at once (a full
+    /// chunk): like [`RecordParser::finish`], except that a record whose further lines may still
+    /// come stays open, and its first line's position is returned. The cut then ends before
+    /// that line, and the record goes with the next chunk. A stderr record is complete only
+    /// when the next record starts, so a chunk filled by an event is cut just after the next
+    /// record's first line: finishing there took an `ERROR` without its `STATEMENT` (the
+    /// failed statement was lost) or a statement without its continuation lines (rejected).
+    /// The default finishes everything and keeps nothing.
+    fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
+        self.finish(output);
+        None
+    }
 }
 
 /// Whether a format can be parsed by this build. Formats are added issue by issue.

@@ -285,6 +285,11 @@ impl RecordParser for StderrParser {
         self.complete(output);
         self.interpreter.finish(output);
     }
+
+    fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
+        self.interpreter.finish(output);
+        self.open.as_ref().map(|open| open.position.clone())
+    }
 }
 
 #[cfg(test)]

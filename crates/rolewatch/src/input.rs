@@ -241,8 +241,35 @@ impl LineFeeder {
     /// is taken and counted.
     pub fn cut_chunk(&mut self) -> Chunk {
         self.parser.finish(&mut self.output);
-        let span = Span::Bytes { path: self.name.to_string(), start: self.chunk_start, end: self.offset };
-        self.chunk_start = self.offset;
+        self.take_chunk(self.offset)
+    }
+
+    /// Cuts a full chunk while more input follows ([`LineFeeder::feed`] said so): like
+    /// [`LineFeeder::cut_chunk`], except that a record the parser still has open (a stderr
+    /// `ERROR` whose `STATEMENT` line is next, a statement with continuation lines to come)
+    /// goes with the next chunk, which starts at that record's first line.
+    pub fn cut_full_chunk(&mut self) -> Chunk {
+        let kept = self.parser.cut(&mut self.output);
+        let end = match kept {
+            None => self.offset,
+            Some(SourcePosition::File { offset, .. })
+                if offset > self.chunk_start && offset <= self.offset =>
+            {
+                offset
+            }
+            // Nothing to cut before the open record: it is completed as at the end.
+            Some(_) => {
+                self.parser.finish(&mut self.output);
+                self.offset
+            }
+        };
+        self.take_chunk(end)
+    }
+
+    /// Takes everything made since the last cut as the chunk of bytes up to `end`.
+    fn take_chunk(&mut self, end: u64) -> Chunk {
+        let span = Span::Bytes { path: self.name.to_string(), start: self.chunk_start, end };
+        self.chunk_start = end;
         // The next chunk's events get their room now: growing a vector of 65,536 events by
         // doubling copied it over and over into fresh pages (page faults were a fifth of an
         // ingest's time).
@@ -498,7 +525,7 @@ impl SourceReader {
                 return Ok(Some(self.feeder.cut_chunk()));
             };
             if self.feeder.feed(line) {
-                return Ok(Some(self.feeder.cut_chunk()));
+                return Ok(Some(self.feeder.cut_full_chunk()));
             }
         }
     }
@@ -577,6 +604,67 @@ mod tests {
     /// A recycled chunk's vector holds the next chunk but one: once the first full chunk has
     /// sized them, the reader alternates between two vectors instead of allocating one per
     /// chunk.
+    /// A stderr log of multi-line records, every third an `ERROR` with its `STATEMENT` on the
+    /// next line, cut into chunks of two events: a full chunk ends before the record the parser
+    /// still has open, so no statement loses its continuation lines and no `ERROR` its
+    /// `STATEMENT` (a failed statement used to be lost at each cut, and the lines after it
+    /// rejected). The chunks' spans tile the file and each starts at a record's first line.
+    #[test]
+    fn full_chunks_end_before_the_record_still_open() {
+        let mut content = String::new();
+        let mut record_starts = Vec::new();
+        for statement_id in 1..=12 {
+            let prefix = format!(
+                "2026-11-26 10:00:{statement_id:02}.123 UTC [100] app@shop 10.0.0.1(5000) psql 6565.64 "
+            );
+            record_starts.push(content.len() as u64);
+            if statement_id % 3 == 0 {
+                content.push_str(&format!("{prefix}ERROR:  permission denied for table secrets\n"));
+                content.push_str(&format!(
+                    "{prefix}STATEMENT:  SELECT *\n\tFROM secrets\n\tWHERE id = {statement_id};\n"
+                ));
+            } else {
+                content.push_str(&format!(
+                    "{prefix}LOG:  AUDIT: SESSION,{statement_id},1,READ,SELECT,TABLE,public.t,\"SELECT a,\n\tb FROM t\n\tWHERE x = {statement_id}\",<none>\n"
+                ));
+            }
+        }
+        let file = write_temp(content.as_bytes());
+        let input = InputPath::File(file.path().to_owned());
+        let options = ParserOptions {
+            log_line_prefix: Some("%m [%p] %q%u@%d %r %a %c ".to_owned()),
+            ..ParserOptions::default()
+        };
+        let mut reader = SourceReader::open(&input, Some(LogFormat::PgauditStderr), &options, 2).unwrap();
+        let (mut events, mut spans) = (Vec::new(), Vec::new());
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            assert_eq!(chunk.rejected, vec![], "rejected at a cut");
+            let Span::Bytes { start, end, .. } = chunk.span else { panic!("{:?}", chunk.span) };
+            spans.push((start, end));
+            events.extend(chunk.events);
+        }
+        assert_eq!(reader.counts().skipped_total(), 0);
+        assert!(spans.len() >= 6, "{spans:?}");
+        assert_eq!(spans.first().map(|span| span.0), Some(0));
+        assert_eq!(spans.last().map(|span| span.1), Some(content.len() as u64));
+        for pair in spans.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "{spans:?}");
+            assert!(record_starts.contains(&pair[0].1), "a cut inside a record: {spans:?}");
+        }
+        let statements: Vec<(bool, String)> =
+            events.iter().map(|event| (event.success, event.statement.clone().unwrap_or_default())).collect();
+        let expected: Vec<(bool, String)> = (1..=12)
+            .map(|statement_id| {
+                if statement_id % 3 == 0 {
+                    (false, format!("SELECT *\nFROM secrets\nWHERE id = {statement_id};"))
+                } else {
+                    (true, format!("SELECT a,\nb FROM t\nWHERE x = {statement_id}"))
+                }
+            })
+            .collect();
+        assert_eq!(statements, expected);
+    }
+
     #[test]
     fn recycled_chunks_lend_their_memory_to_later_chunks() {
         let content: String = (1..=40).map(|statement_id| audit_line(statement_id) + "\n").collect();

@@ -199,15 +199,57 @@ impl KafkaBuffers {
     /// Cuts the partition's buffer into a chunk: the parser emits what it holds back, and the
     /// chunk accounts for every offset since the last cut. `None` when nothing was buffered.
     pub fn cut(&mut self, key: &PartitionKey) -> Option<(StreamId, Chunk)> {
+        self.cut_at_record_end(key, false)
+    }
+
+    /// Cuts a full partition buffer while more records follow ([`KafkaBuffers::add`] said it
+    /// is full): like [`KafkaBuffers::cut`], except that a log record the parser still has open
+    /// (a stderr `ERROR` whose `STATEMENT` line is in the next Kafka record) goes with the next
+    /// chunk, which starts at the Kafka record of its first line. When that Kafka record also
+    /// holds lines already made into events, the open record is completed instead, so that no
+    /// offset is in two chunks.
+    pub fn cut_full(&mut self, key: &PartitionKey) -> Option<(StreamId, Chunk)> {
+        self.cut_at_record_end(key, true)
+    }
+
+    fn cut_at_record_end(&mut self, key: &PartitionKey, keep_open: bool) -> Option<(StreamId, Chunk)> {
         let chunk_events = self.section.chunk_events;
         let buffer = self.buffer_mut(key)?;
         let first = buffer.first.take()?;
-        buffer.parser.finish(&mut buffer.output);
+        let kept = if keep_open { buffer.parser.cut(&mut buffer.output) } else { None };
+        let output = &buffer.output;
+        let keep_from = match kept {
+            Some(SourcePosition::Kafka { offset, .. })
+                if offset > first
+                    && offset <= buffer.last
+                    && output.events.last().and_then(|event| event.source_offset) < Some(offset)
+                    && output.rejected.last().is_none_or(|rejected| {
+                        matches!(rejected.position, SourcePosition::Kafka { offset: at, .. } if at < offset)
+                    }) =>
+            {
+                Some(offset)
+            }
+            Some(_) => {
+                buffer.parser.finish(&mut buffer.output);
+                None
+            }
+            None => {
+                if !keep_open {
+                    buffer.parser.finish(&mut buffer.output);
+                }
+                None
+            }
+        };
+        let last = keep_from.map_or(buffer.last, |offset| offset - 1);
+        if let Some(offset) = keep_from {
+            buffer.first = Some(offset);
+            buffer.since = Instant::now();
+        }
         let next = buffer.spare.take(buffer.output.events.len(), chunk_events);
         let chunk = Chunk {
             events: std::mem::replace(&mut buffer.output.events, next),
             rejected: std::mem::take(&mut buffer.output.rejected),
-            span: Span::Offsets { topic: key.0.clone(), partition: key.1, first, last: buffer.last },
+            span: Span::Offsets { topic: key.0.clone(), partition: key.1, first, last },
         };
         let skipped = std::mem::take(&mut buffer.output.skipped);
         self.counts.events += chunk.events.len() as u64;
@@ -341,6 +383,65 @@ mod tests {
         assert_eq!(ids, [Some(1), Some(2), Some(3)]);
         assert!(chunk.events.iter().all(|event| event.source_offset == Some(7)));
         assert!(chunk.rejected.is_empty(), "{:?}", chunk.rejected);
+    }
+
+    /// A stderr topic with one log line per Kafka record: a full buffer is cut before the log
+    /// record still open, so an `ERROR` keeps its `STATEMENT` (in the next Kafka record) and a
+    /// statement its continuation lines; the chunks' offsets follow on from each other.
+    #[test]
+    fn a_full_buffer_is_cut_before_the_log_record_still_open() {
+        let section: KafkaSection = toml::from_str(
+            "brokers = [\"127.0.0.1:9092\"]\ntopics = [\"pg\"]\ngroup_id = \"rw\"\nformat = \"pgaudit-stderr\"\nlog_line_prefix = \"%m [%p] %q%u@%d %r %a %c \"\nchunk_events = 2\n",
+        )
+        .unwrap();
+        let mut buffers = KafkaBuffers::new(section);
+        let mut lines = Vec::new();
+        for statement_id in 1..=9 {
+            let prefix = format!(
+                "2026-11-26 10:00:{statement_id:02}.123 UTC [100] app@shop 10.0.0.1(5000) psql 6565.64 "
+            );
+            if statement_id % 3 == 0 {
+                lines.push(format!("{prefix}ERROR:  permission denied for table secrets"));
+                lines.push(format!("{prefix}STATEMENT:  SELECT *"));
+                lines.push(format!("\tFROM secrets WHERE id = {statement_id};"));
+            } else {
+                lines.push(format!("{prefix}LOG:  AUDIT: SESSION,{statement_id},1,READ,SELECT,TABLE,public.t,\"SELECT {statement_id}"));
+                lines.push("\tFROM t\",<none>".to_owned());
+            }
+        }
+        let key = ("pg".to_owned(), 2);
+        let mut chunks = Vec::new();
+        for (offset, line) in lines.iter().enumerate() {
+            let mut record = record(offset as i64, 0);
+            record.payload = line.clone().into_bytes();
+            if add(&mut buffers, &[record]) {
+                chunks.extend(buffers.cut_full(&key));
+            }
+        }
+        chunks.extend(buffers.cut(&key));
+        let mut next = 0;
+        let mut statements = Vec::new();
+        for (_, chunk) in &chunks {
+            assert_eq!(chunk.rejected, vec![], "rejected at a cut");
+            let Span::Offsets { first, last, .. } = chunk.span else { panic!("{:?}", chunk.span) };
+            assert_eq!(first, next, "offsets in two chunks or in none");
+            next = last + 1;
+            statements.extend(
+                chunk.events.iter().map(|event| (event.success, event.statement.clone().unwrap_or_default())),
+            );
+        }
+        assert!(chunks.len() >= 4, "{}", chunks.len());
+        assert_eq!(next, lines.len() as i64);
+        let expected: Vec<(bool, String)> = (1..=9)
+            .map(|statement_id| {
+                if statement_id % 3 == 0 {
+                    (false, format!("SELECT *\nFROM secrets WHERE id = {statement_id};"))
+                } else {
+                    (true, format!("SELECT {statement_id}\nFROM t"))
+                }
+            })
+            .collect();
+        assert_eq!(statements, expected);
     }
 
     #[test]

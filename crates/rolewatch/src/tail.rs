@@ -76,7 +76,10 @@ impl Tailer {
             })?;
             let Some(line) = line else { break };
             if open.feeder.feed(line) {
-                return Ok(Some(TailChunk { stream: open.stream.clone(), chunk: open.feeder.cut_chunk() }));
+                return Ok(Some(TailChunk {
+                    stream: open.stream.clone(),
+                    chunk: open.feeder.cut_full_chunk(),
+                }));
             }
         }
         if self.stream_ended()? {

@@ -120,7 +120,8 @@ impl KafkaRun {
         if self.stalled.contains_key(&key) {
             return None;
         }
-        self.cut(&key)
+        let (stream, chunk) = self.buffers.cut_full(&key)?;
+        Some(ReadyChunk { key, stream, chunk })
     }
 
     /// Handles a change of the assignment: buffers of revoked partitions are dropped unstored.
