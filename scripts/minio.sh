@@ -66,7 +66,8 @@ start() {
     nohup "$BIN" server --quiet --address "127.0.0.1:$port" "$dir/data" > "$dir/minio.log" 2>&1 &
   echo $! > "$dir/pid"
   for _ in $(seq 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/minio/health/ready"; then
+    # -f: the port answers 503 while the server still initializes its drive.
+    if curl -sf -o /dev/null "http://127.0.0.1:$port/minio/health/ready"; then
       echo "minio.sh: MinIO on http://127.0.0.1:$port (pid $(cat "$dir/pid"))" >&2
       return 0
     fi
@@ -85,9 +86,17 @@ env_vars() {
 }
 
 make_bucket() {
-  local dir=$1 bucket=$2
-  curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$USER_NAME:$PASSWORD" \
-    "http://127.0.0.1:$(cat "$(port_file "$dir")")/$bucket" > /dev/null
+  local dir=$1 bucket=$2 status=""
+  # A busy machine may still answer 503 for a moment after the server reported ready.
+  for _ in $(seq 50); do
+    status=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
+      --user "$USER_NAME:$PASSWORD" "http://127.0.0.1:$(cat "$(port_file "$dir")")/$bucket" || true)
+    [[ $status == 200 ]] && return 0
+    [[ $status == 5* || $status == 000 || -z $status ]] || break
+    sleep 0.2
+  done
+  echo "minio.sh: cannot create bucket $bucket (last answer: HTTP ${status:-none}); see $dir/minio.log" >&2
+  exit 1
 }
 
 mc_client() {
