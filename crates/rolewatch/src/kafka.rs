@@ -216,7 +216,12 @@ impl KafkaBuffers {
         let chunk_events = self.section.chunk_events;
         let buffer = self.buffer_mut(key)?;
         let first = buffer.first.take()?;
-        let kept = if keep_open { buffer.parser.cut(&mut buffer.output) } else { None };
+        let kept = if keep_open {
+            buffer.parser.cut(&mut buffer.output)
+        } else {
+            buffer.parser.finish(&mut buffer.output);
+            None
+        };
         let output = &buffer.output;
         let keep_from = match kept {
             Some(SourcePosition::Kafka { offset, .. })
@@ -229,16 +234,12 @@ impl KafkaBuffers {
             {
                 Some(offset)
             }
+            // Nothing to cut before the open record: it is completed as at a flush.
             Some(_) => {
                 buffer.parser.finish(&mut buffer.output);
                 None
             }
-            None => {
-                if !keep_open {
-                    buffer.parser.finish(&mut buffer.output);
-                }
-                None
-            }
+            None => None,
         };
         let last = keep_from.map_or(buffer.last, |offset| offset - 1);
         if let Some(offset) = keep_from {
