@@ -354,7 +354,8 @@ fn a_broker_outage_is_survived_and_reported_by_ready() {
     let ready = |daemon: &Daemon| http_get(&daemon.address, "/ready").map(|(status, _)| status).unwrap_or(0);
 
     produce_here(0..3000);
-    let daemon = Daemon::start(work.path(), &[], GENEROUS);
+    // At info, its stderr says when readiness changes and why (librdkafka's own lines).
+    let daemon = Daemon::start(work.path(), &[("ROLEWATCH_LOG", "info")], GENEROUS);
     assert!(wait_until(GENEROUS, || committed(&lake).len() >= 3000), "the first records were not stored");
     // Readiness follows librdkafka's view of the brokers (its statistics and error callbacks),
     // which can trail the first records by a moment.
@@ -366,7 +367,10 @@ fn a_broker_outage_is_survived_and_reported_by_ready() {
     assert_eq!(http_get(&daemon.address, "/healthz").unwrap().0, 200, "the daemon must stay up");
 
     broker.script("start");
-    assert!(wait_until(GENEROUS, || ready(&daemon) == 200), "/ready did not recover with the broker");
+    if !wait_until(GENEROUS, || ready(&daemon) == 200) {
+        let stderr = daemon.stop(GENEROUS);
+        panic!("/ready did not recover with the broker:\n{stderr}");
+    }
     produce_here(3000..6000);
     let drained = wait_until(GENEROUS, || committed(&lake).len() >= 6000);
     let stderr = daemon.stop(GENEROUS);

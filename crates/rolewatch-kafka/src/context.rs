@@ -1,6 +1,7 @@
 //! The librdkafka callbacks: rebalances become messages on a channel, statistics and errors
 //! become the readiness flag, and librdkafka's log goes to `tracing`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -8,9 +9,9 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
+use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::{DurablePositions, StartPosition};
@@ -47,15 +48,49 @@ pub enum RebalanceEvent {
     },
 }
 
+/// What readiness needs of librdkafka's statistics (its STATISTICS.md: `brokers`, keyed by
+/// name, each with its connection `state`).
+#[derive(Debug, Deserialize)]
+struct BrokerStates {
+    brokers: HashMap<String, BrokerState>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BrokerState {
+    state: String,
+}
+
+impl BrokerStates {
+    /// True when a connection to any broker is up: a learned broker, the bootstrap address
+    /// (node id -1, which librdkafka may be using alone while it rebootstraps) or the group
+    /// coordinator's logical connection.
+    fn any_up(&self) -> bool {
+        self.brokers.values().any(|broker| broker.state == "UP")
+    }
+}
+
 /// Shared between the consumer's callbacks and [`crate::KafkaSource`].
 pub(crate) struct SourceContext {
     pub(crate) durable: Arc<dyn DurablePositions>,
     pub(crate) start_without_durable: StartPosition,
     pub(crate) rebalances: mpsc::UnboundedSender<RebalanceEvent>,
     pub(crate) ready: Arc<AtomicBool>,
+    /// Set once a statistics message could not be read (warned about once).
+    pub(crate) stats_unreadable: AtomicBool,
 }
 
 impl SourceContext {
+    /// Sets readiness and says when it changes.
+    fn set_ready(&self, ready: bool) {
+        if self.ready.swap(ready, Ordering::Relaxed) != ready {
+            if ready {
+                tracing::info!("kafka: a broker is reachable; ready");
+            } else {
+                tracing::warn!("kafka: no broker is reachable; not ready");
+            }
+        }
+    }
+
     fn send(&self, event: RebalanceEvent) {
         // The receiver is gone only while the source is being dropped: nothing to tell.
         if self.rebalances.send(event).is_err() {
@@ -138,16 +173,23 @@ impl ClientContext for SourceContext {
         }
     }
 
-    fn stats(&self, statistics: Statistics) {
-        // Ready when a real broker (not the bootstrap placeholder, node id -1) is connected.
-        let any_broker_up =
-            statistics.brokers.values().any(|broker| broker.nodeid >= 0 && broker.state == "UP");
-        self.ready.store(any_broker_up, Ordering::Relaxed);
+    /// Only the brokers' states are read, not rdkafka's whole [`rdkafka::statistics::Statistics`]:
+    /// that type requires every field librdkafka may write, and a statistics message it cannot
+    /// parse would leave readiness stale (rdkafka only logs the failure).
+    fn stats_raw(&self, statistics: &[u8]) {
+        match serde_json::from_slice::<BrokerStates>(statistics) {
+            Ok(states) => self.set_ready(states.any_up()),
+            Err(error) => {
+                if !self.stats_unreadable.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, "cannot read librdkafka's statistics; readiness is not updated from them");
+                }
+            }
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.ready.store(false, Ordering::Relaxed);
+            self.set_ready(false);
         }
         tracing::warn!(%error, reason, "kafka client error");
     }
@@ -183,5 +225,48 @@ impl ConsumerContext for SourceContext {
         if let Err(error) = result {
             tracing::warn!(%error, partitions = offsets.count(), "offset commit failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BrokerStates;
+
+    /// The shape librdkafka 2.12 writes (trimmed), with the bootstrap entry and the learned
+    /// broker in the given states.
+    fn statistics(bootstrap: &str, learned: &str) -> String {
+        format!(
+            r#"{{"name":"rdkafka#consumer-1","client_id":"rolewatch","type":"consumer","ts":1,"time":1,
+            "age":1,"replyq":0,"brokers":{{
+              "127.0.0.1:9092/bootstrap":{{"name":"127.0.0.1:9092/bootstrap","nodeid":-1,
+                "nodename":"127.0.0.1:9092","source":"configured","state":"{bootstrap}","stateage":1,
+                "rtt":{{"min":0,"max":0,"avg":0,"sum":0,"cnt":0}},"toppars":{{}}}},
+              "127.0.0.1:9092/1":{{"name":"127.0.0.1:9092/1","nodeid":1,"nodename":"127.0.0.1:9092",
+                "source":"learned","state":"{learned}","stateage":1,"toppars":{{"audit-0":
+                {{"topic":"audit","partition":0}}}}}}}},
+            "topics":{{}},"cgrp":{{"state":"up","join_state":"steady"}}}}"#
+        )
+    }
+
+    fn any_up(json: &str) -> bool {
+        serde_json::from_str::<BrokerStates>(json).unwrap().any_up()
+    }
+
+    #[test]
+    fn any_connection_up_is_ready() {
+        assert!(any_up(&statistics("INIT", "UP")));
+        assert!(any_up(&statistics("UP", "DOWN")), "the bootstrap connection reaches the cluster too");
+        assert!(!any_up(&statistics("DOWN", "CONNECT")));
+        assert!(!any_up(&statistics("INIT", "TRY_CONNECT")));
+    }
+
+    #[test]
+    fn only_the_brokers_states_are_required() {
+        // rdkafka's full `Statistics` rejects this (its fields are all required); readiness
+        // must not depend on them.
+        let bare = r#"{"brokers":{"b/1":{"state":"UP"}}}"#;
+        assert!(serde_json::from_str::<rdkafka::statistics::Statistics>(bare).is_err());
+        assert!(any_up(bare));
+        assert!(serde_json::from_str::<BrokerStates>(r#"{"name":"x"}"#).is_err(), "no brokers: unreadable");
     }
 }

@@ -196,6 +196,7 @@ impl KafkaSource {
             start_without_durable: config.start_without_durable,
             rebalances: sender,
             ready: Arc::clone(&ready),
+            stats_unreadable: AtomicBool::new(false),
         };
         let consumer: StreamConsumer<SourceContext> = client_config
             .create_with_context(context)
