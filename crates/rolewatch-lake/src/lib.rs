@@ -17,7 +17,10 @@
 //! * **Exactly once.** [`Lake::ingest_chunk`] writes a chunk's files and then a [`Manifest`] in
 //!   `_manifests/<seq:020>.json` listing them with the source range they cover. A range is
 //!   durable once its manifest exists ([`Lake::durable_positions`]); ingesting it again writes
-//!   nothing ([`CommitOutcome::AlreadyDurable`]).
+//!   nothing ([`CommitOutcome::AlreadyDurable`]). A writer that cuts chunks by wall clock
+//!   declares each chunk's range first ([`Lake::declare_chunk`], under `_chunks/`), so that a
+//!   restart after a crash before the manifest cuts the same chunk again
+//!   ([`Lake::next_declared_chunk`]) and commits the files the crash left.
 //! * **Tamper-evident.** Each manifest carries the previous one's SHA-256 (and optionally an
 //!   Ed25519 signature), heartbeats mark quiet periods ([`Lake::heartbeat_if_idle`]), and
 //!   [`verify`] walks the whole chain and every file and names every problem.
@@ -43,6 +46,7 @@
 mod batch;
 mod chain;
 mod dead_letter;
+mod declared;
 mod error;
 mod location;
 mod manifest;
@@ -66,6 +70,7 @@ use rolewatch_event::AuditEvent;
 pub use batch::events_to_batch;
 pub use chain::{CommitOutcome, incident_of};
 pub use dead_letter::{DeadLetter, dead_letter_schema};
+pub use declared::CHUNKS_PREFIX;
 /// The public key type of [`VerifyOptions::trusted_keys`] (read one with [`parse_public_key`]).
 pub use ed25519_dalek::VerifyingKey;
 pub use error::LakeError;

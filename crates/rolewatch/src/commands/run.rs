@@ -151,10 +151,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         store_kafka_records(kafka, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
                     }
                     Ok(Polled::Rebalance(event)) => {
-                        if matches!(event, RebalanceEvent::Assigned(_))
-                            && let Err(error) = kafka.refresh_positions(pipeline.lake()).await
-                        {
-                            tracing::warn!(error = %format!("{error:#}"), "cannot read the lake's durable positions after a rebalance");
+                        if let RebalanceEvent::Assigned(partitions) = &event {
+                            if let Err(error) = kafka.refresh_positions(pipeline.lake()).await {
+                                tracing::warn!(error = %format!("{error:#}"), "cannot read the lake's durable positions after a rebalance");
+                            }
+                            kafka.adopt_declared_chunks(pipeline.lake(), partitions).await;
                         }
                         kafka.rebalance(event, &metrics);
                     }
@@ -254,6 +255,9 @@ async fn store_kafka_records(
 ) -> anyhow::Result<()> {
     let batch = std::mem::take(&mut kafka.batch);
     for record in batch.iter() {
+        if let Some(ready) = kafka.cut_before(record) {
+            store_kafka_chunk(kafka, ready, pipeline, dispatcher, metrics, rejects).await?;
+        }
         if let Some(ready) = kafka.add(record) {
             store_kafka_chunk(kafka, ready, pipeline, dispatcher, metrics, rejects).await?;
         }

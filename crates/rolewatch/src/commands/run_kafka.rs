@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rolewatch_kafka::{KafkaSource, MemoryPositions, RebalanceEvent, RecordBatch, RecordRef};
+use rolewatch_kafka::{
+    AssignedPartition, KafkaSource, MemoryPositions, RebalanceEvent, RecordBatch, RecordRef,
+};
 use rolewatch_lake::{CoveredRange, Lake, StreamId};
 
 use crate::input::{Chunk, Span};
@@ -53,6 +55,10 @@ pub struct KafkaRun {
     failures: BTreeMap<PartitionKey, u32>,
     flush_interval: Duration,
     lag_checked: Instant,
+    /// Partitions whose next chunk was declared in the lake by a run that did not commit it
+    /// (a crash before its manifest): the last offset it covers. Such a partition is cut there
+    /// and nowhere else, so the files that run left are written again (a replay) and committed.
+    declared: BTreeMap<PartitionKey, i64>,
 }
 
 /// A chunk ready to be stored, and what to do once it is.
@@ -89,6 +95,7 @@ impl KafkaRun {
             failures: BTreeMap::new(),
             flush_interval,
             lag_checked: Instant::now(),
+            declared: BTreeMap::new(),
         })
     }
 
@@ -110,10 +117,68 @@ impl KafkaRun {
         Ok(())
     }
 
+    /// Looks up, for newly assigned partitions, a chunk declared after their durable position
+    /// (see [`KafkaRun::declared`]); call after [`KafkaRun::refresh_positions`].
+    pub async fn adopt_declared_chunks(&mut self, lake: &Lake, partitions: &[AssignedPartition]) {
+        for assigned in partitions {
+            let (topic, partition) = (assigned.topic.as_str(), assigned.partition);
+            let durable =
+                rolewatch_kafka::DurablePositions::durable_offset(self.positions.as_ref(), topic, partition);
+            let stream = StreamId::for_kafka(topic, partition);
+            let durable_until = durable.and_then(|offset| u64::try_from(offset).ok());
+            match lake.next_declared_chunk(&stream, durable_until).await {
+                Ok(Some(CoveredRange::Kafka { first_offset, last_offset, .. })) => {
+                    tracing::info!(
+                        topic,
+                        partition,
+                        first_offset,
+                        last_offset,
+                        "a chunk was declared but not committed before the last stop: cutting it the same way"
+                    );
+                    self.declared.insert((topic.to_owned(), partition), last_offset);
+                }
+                Ok(_) => {}
+                // Cutting elsewhere loses nothing; it may leave the earlier files unlisted.
+                Err(error) => {
+                    tracing::warn!(topic, partition, %error, "cannot read the lake's chunk declarations")
+                }
+            }
+        }
+    }
+
+    /// Before `record` is added: a partition whose declared chunk ended before this offset
+    /// (its last records are gone from the topic, or were never records: offsets have gaps)
+    /// is cut now.
+    pub fn cut_before(&mut self, record: RecordRef<'_>) -> Option<ReadyChunk> {
+        if self.declared.is_empty() {
+            return None;
+        }
+        let key = (record.topic.to_string(), record.partition);
+        let last = *self.declared.get(&key)?;
+        if record.offset <= last {
+            return None;
+        }
+        self.declared.remove(&key);
+        self.cut(&key)
+    }
+
     /// Parses one record into its partition's buffer; returns a chunk when the buffer is full
-    /// (none while the partition is stalled: its stalled chunk goes first).
+    /// (none while the partition is stalled: its stalled chunk goes first), or when it reached
+    /// the end of a declared chunk. Call [`KafkaRun::cut_before`] first.
     pub fn add(&mut self, record: RecordRef<'_>) -> Option<ReadyChunk> {
-        if !self.buffers.add(record) {
+        let full = self.buffers.add(record);
+        if !self.declared.is_empty() {
+            let key = (record.topic.to_string(), record.partition);
+            if let Some(&last) = self.declared.get(&key) {
+                // A declared chunk ends at its declared offset, full or not.
+                if record.offset < last {
+                    return None;
+                }
+                self.declared.remove(&key);
+                return self.cut(&key);
+            }
+        }
+        if !full {
             return None;
         }
         let key = (record.topic.to_string(), record.partition);
@@ -138,6 +203,7 @@ impl KafkaRun {
                 );
                 self.buffers.revoke(&partitions);
                 for key in &partitions {
+                    self.declared.remove(key);
                     self.stalled.remove(key);
                     self.failures.remove(key);
                     let labels = [key.0.as_str(), &key.1.to_string()];
@@ -173,7 +239,11 @@ impl KafkaRun {
             .collect();
         let keys = if all { self.buffers.pending() } else { self.buffers.due(self.flush_interval) };
         for key in keys {
-            if ready.iter().all(|chunk| chunk.key != key) && !self.stalled.contains_key(&key) {
+            // A declared chunk waits for its last record, at shutdown too (it is read again).
+            if ready.iter().all(|chunk| chunk.key != key)
+                && !self.stalled.contains_key(&key)
+                && !self.declared.contains_key(&key)
+            {
                 ready.extend(self.cut(&key));
             }
         }
