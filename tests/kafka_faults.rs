@@ -405,7 +405,12 @@ fn a_broker_outage_is_survived_and_reported_by_ready() {
     let lake = work.path().join("lake");
     write_config(work.path(), &lake, &topic, &format!("rolewatch-outage-{id}"), "range");
     let config = std::fs::read_to_string(work.path().join("rolewatch.toml")).unwrap();
-    std::fs::write(work.path().join("rolewatch.toml"), config.replace(BROKER, &broker.address())).unwrap();
+    // librdkafka's connection and group debug lines, shown if /ready does not recover.
+    let config = config
+        .replace(BROKER, &broker.address())
+        .replace("[source.kafka.client]\n", "[source.kafka.client]\n\"debug\" = \"broker,cgrp\"\n");
+    assert!(config.contains("\"debug\""), "the config has no [source.kafka.client] table");
+    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
     let produce_here = |range: std::ops::Range<usize>| {
         let lines: Vec<String> = range.map(record).collect();
         rolewatch_e2e::kcat_produce_to(&broker.address(), &topic, &["-K", "|"], lines.join("\n").as_bytes());
@@ -413,8 +418,8 @@ fn a_broker_outage_is_survived_and_reported_by_ready() {
     let ready = |daemon: &Daemon| http_get(&daemon.address, "/ready").map(|(status, _)| status).unwrap_or(0);
 
     produce_here(0..3000);
-    // At info, its stderr says when readiness changes and why (librdkafka's own lines).
-    let daemon = Daemon::start(work.path(), &[("ROLEWATCH_LOG", "info")], GENEROUS);
+    // Its stderr says when readiness changes and why (librdkafka's own lines).
+    let daemon = Daemon::start(work.path(), &[("ROLEWATCH_LOG", "info,rolewatch_kafka=debug")], GENEROUS);
     assert!(wait_until(GENEROUS, || committed(&lake).len() >= 3000), "the first records were not stored");
     // Readiness follows librdkafka's view of the brokers (its statistics and error callbacks),
     // which can trail the first records by a moment.

@@ -81,7 +81,7 @@ pub(crate) struct SourceContext {
 
 impl SourceContext {
     /// Sets readiness and says when it changes.
-    fn set_ready(&self, ready: bool) {
+    pub(crate) fn set_ready(&self, ready: bool) {
         if self.ready.swap(ready, Ordering::Relaxed) != ready {
             if ready {
                 tracing::info!("kafka: a broker is reachable; ready");

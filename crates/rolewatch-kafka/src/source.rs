@@ -418,6 +418,25 @@ impl KafkaSource {
         Ok(high)
     }
 
+    /// Asks a broker for the first subscribed topic's metadata, waiting up to `timeout`, and
+    /// returns whether one answered (which makes the source ready). For use while the source is
+    /// not ready: librdkafka connects only to brokers it needs, and a member whose partitions
+    /// were revoked while the brokers were down may wait long before it tries again on its own;
+    /// a request makes it connect now. Blocks: call it off the hot path.
+    pub fn probe(&self, timeout: Duration) -> bool {
+        let topic = self.topics.first().map(|topic| &**topic);
+        match self.consumer.fetch_metadata(topic, timeout) {
+            Ok(_) => {
+                self.consumer.context().set_ready(true);
+                true
+            }
+            Err(error) => {
+                tracing::debug!(%error, "no broker answered a metadata request");
+                false
+            }
+        }
+    }
+
     /// A handle on whether the broker is reachable, for `/ready`.
     pub fn readiness(&self) -> Readiness {
         Readiness(Arc::clone(&self.ready))

@@ -18,6 +18,11 @@ use crate::metrics::Metrics;
 /// How often consumer lag is refreshed (a broker round trip per partition).
 const LAG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// While no broker is reachable, how often one is asked for metadata (see
+/// [`KafkaSource::probe`]), and how long the run loop waits for the answer.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The `source` label of the Kafka source's metrics.
 pub const KAFKA_SOURCE: &str = "kafka";
 
@@ -55,6 +60,8 @@ pub struct KafkaRun {
     failures: BTreeMap<PartitionKey, u32>,
     flush_interval: Duration,
     lag_checked: Instant,
+    /// When a broker was last probed for readiness.
+    probed: Instant,
     /// Partitions whose next chunk was declared in the lake by a run that did not commit it
     /// (a crash before its manifest): the last offset it covers. Such a partition is cut there
     /// and nowhere else, so the files that run left are written again (a replay) and committed.
@@ -95,6 +102,7 @@ impl KafkaRun {
             failures: BTreeMap::new(),
             flush_interval,
             lag_checked: Instant::now(),
+            probed: Instant::now(),
             declared: BTreeMap::new(),
         })
     }
@@ -302,8 +310,13 @@ impl KafkaRun {
         self.stalled.insert(ready.key, Stalled { stream: ready.stream, chunk: ready.chunk, retry_at });
     }
 
-    /// Refreshes readiness and, every few seconds, consumer lag.
+    /// Refreshes readiness (probing a broker now and then while none is reachable) and, every
+    /// few seconds, consumer lag.
     pub fn update_metrics(&mut self, metrics: &Metrics) {
+        if !self.source.readiness().is_ready() && self.probed.elapsed() >= PROBE_INTERVAL {
+            self.probed = Instant::now();
+            tokio::task::block_in_place(|| self.source.probe(PROBE_TIMEOUT));
+        }
         metrics.ready.set(i64::from(self.source.readiness().is_ready()));
         if self.lag_checked.elapsed() < LAG_INTERVAL {
             return;
