@@ -243,7 +243,14 @@ fn a_store_that_refuses_one_partition_stalls_it_and_skips_nothing() {
         );
     }
     let before = minio.objects(&format!("{BUCKET}/{PREFIX}"));
-    assert!(!before.keys().any(|key| key.contains(&stream_1)), "a file of the refused partition exists");
+    // Data files are `<stream>-<first>-<last>.parquet`; the chunk's declaration
+    // (`_chunks/<stream>/<first>.json`, written before the refused files) is not data.
+    let data_file = format!("/{stream_1}-");
+    assert!(!before.keys().any(|key| key.contains(&data_file)), "a file of the refused partition exists");
+    assert!(
+        before.keys().any(|key| key.contains(&format!("_chunks/{stream_1}/"))),
+        "the stalled chunk was not declared"
+    );
     let scrape = daemon.scrape();
     assert!(stalled_1(&daemon), "partition 1 is no longer reported stalled");
     for partition in [0, 2] {
