@@ -104,6 +104,9 @@ steady=$(awk -v total="$events" '
   END { if (high && t2 > t1) printf "%.0f", (e2 - e1) / (t2 - t1); else print "n/a" }' "$WORK/samples")
 # The daemon's CPU time (every thread: librdkafka's, the encoder's) until everything was stored.
 cpu_seconds=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$DAEMON/stat")
+# User and system time apart, and the minor page faults (fresh memory the kernel zeroed).
+cpu_detail=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f s user, %.2f s system, %d minor page faults", $14 / hz, $15 / hz, $10 }' "/proc/$DAEMON/stat")
+cpu_detail="$cpu_detail, peak RSS $(awk '/VmHWM/ { print $2, $3 }' "/proc/$DAEMON/status")"
 kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
 lake_bytes=$(du -sb "$WORK/lake/events" | cut -f1)
 
@@ -115,3 +118,4 @@ printf 'ratio rolewatch/kcat: %.2f\n' "$(echo "$rolewatch_seconds / $kcat_second
 printf 'rolewatch steady rate (10%%..90%% of the events stored): %s events/s\n' "$steady"
 printf 'rolewatch CPU time: %s s, %.0f events per CPU-second (start-up and joining the group included)\n' \
   "$cpu_seconds" "$(echo "$events / $cpu_seconds" | bc -l)"
+printf 'rolewatch CPU time in detail: %s\n' "$cpu_detail"

@@ -270,13 +270,13 @@ impl KafkaRun {
 
     /// After a chunk is stored: its offsets are durable, then committed to Kafka for lag
     /// tools, and a paused partition resumes.
-    /// The chunk's memory goes back to its partition's buffer.
+    /// The chunk's memory goes back to the buffers for a later cut.
     pub fn stored(&mut self, ready: ReadyChunk, metrics: &Metrics) {
         self.failures.remove(&ready.key);
         if let Span::Offsets { topic, partition, last, .. } = &ready.chunk.span {
             self.made_durable(topic, *partition, *last, metrics);
         }
-        self.buffers.recycle(&ready.key, ready.chunk);
+        self.buffers.recycle(ready.chunk);
     }
 
     fn made_durable(&mut self, topic: &str, partition: i32, last: i64, metrics: &Metrics) {
