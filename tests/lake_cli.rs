@@ -419,3 +419,46 @@ fn the_lake_in_an_object_lock_bucket_keeps_one_version_of_each_object() {
     assert!(!removal.status.success(), "a locked version was deleted: {}", said(&removal));
     assert!(versions(&minio, "locked/rolewatch")[key].contains(&ids[0]), "the original version is gone");
 }
+
+/// An ingest that crashed after writing a chunk's files, before its manifest, and a file that
+/// grew before the next ingest: that chunk was cut at the file's end, which has moved, so the
+/// next ingest would cut elsewhere and leave the crash's files unlisted beside a second copy
+/// of their records. The chunk's declaration makes it cut at the same byte: the files are
+/// written again byte for byte and committed, and the folders hold every record once.
+#[test]
+fn an_ingest_that_crashed_before_a_manifest_commits_its_files_after_the_file_grew() {
+    let work = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..400).map(rolewatch_e2e::pgaudit_statement).collect();
+    let log = work.path().join("pg.json");
+    std::fs::write(&log, lines[..100].join("\n") + "\n").unwrap();
+    std::fs::write(work.path().join("rolewatch.toml"), "[lake]\npath = \"lake\"\nchunk_events = 250\n")
+        .unwrap();
+    let ingest = ["ingest", "--config", "rolewatch.toml", "--format", "pgaudit-jsonlog", "pg.json"];
+    let crashed = run_rolewatch(work.path(), &ingest, &[("ROLEWATCH_CRASH_AT", "after-files:1")]);
+    assert!(
+        !crashed.status.success() && text(&crashed.stderr).contains("ROLEWATCH_CRASH_AT"),
+        "not the planted crash:\n{}",
+        said(&crashed)
+    );
+    let lake = work.path().join("lake");
+    let left = rolewatch_e2e::parquet_files(&lake.join("events"));
+    assert!(!left.is_empty(), "the crash left no event file");
+    assert!(rolewatch_e2e::committed_files(&lake, "events/").is_empty());
+
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let again = run_rolewatch(work.path(), &ingest, &[]);
+    assert!(again.status.success(), "{}", said(&again));
+    assert!(text(&again.stderr).contains("declared but not committed"), "{}", said(&again));
+    let listed: Vec<PathBuf> = rolewatch_e2e::committed_files(&lake, "events/");
+    for file in &left {
+        assert!(listed.contains(file), "{} is still unlisted:\n{}", file.display(), said(&again));
+    }
+    let stored = rolewatch_e2e::stored_events(&rolewatch_e2e::read_parquet(&rolewatch_e2e::parquet_files(
+        &lake.join("events"),
+    )));
+    let offsets: std::collections::BTreeSet<i64> =
+        stored.iter().map(|event| event.source_offset.unwrap()).collect();
+    assert_eq!((stored.len(), offsets.len()), (400, 400), "each record once in the folders");
+    let verified = verify(work.path(), "lake", &[], &[]);
+    assert!(verified.status.success(), "{}", said(&verified));
+}

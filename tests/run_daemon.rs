@@ -7,13 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use rolewatch_e2e::{
-    Daemon, Receiver, http_get, metric_value, parquet_files, read_parquet, run_rolewatch, run_script,
-    stored_events, wait_until,
+    Daemon, Receiver, committed_files, http_get, metric_value, parquet_files, read_parquet, run_rolewatch,
+    run_script, stored_events, wait_until,
 };
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -130,32 +130,59 @@ listen = \"127.0.0.1:0\"
     assert!(!stderr_text.contains(WEBHOOK_SECRET) && !stderr_text.contains(&receiver.url()));
 }
 
+/// The example config with `[source.files]` following the jsonlog `log` (polled every 100 ms,
+/// flushed after `flush_interval`) and metrics on a free port.
+fn follow_config(log: &Path, flush_interval: &str) -> String {
+    let example =
+        std::fs::read_to_string(rolewatch_e2e::repo_root().join("examples/rolewatch.toml")).unwrap();
+    format!(
+        "{example}
+[source.files]
+paths = [\"{}\"]
+format = \"pgaudit-jsonlog\"
+poll_interval = \"100ms\"
+flush_interval = \"{flush_interval}\"
+
+[metrics]
+listen = \"127.0.0.1:0\"
+",
+        log.display()
+    )
+}
+
+/// The bundled jsonlog sample, and `dir/postgresql.json` holding its first 70 lines (the rest is
+/// for the file to grow by).
+fn sample_log_of_70_lines(dir: &Path) -> (Vec<u8>, PathBuf) {
+    let sample = std::fs::read(rolewatch_e2e::repo_root().join("examples/logs/postgresql.json")).unwrap();
+    let cut = sample.iter().enumerate().filter(|(_, byte)| **byte == b'\n').nth(69).unwrap().0 + 1;
+    let log = dir.join("postgresql.json");
+    std::fs::write(&log, sample.get(..cut).unwrap()).unwrap();
+    (sample, log)
+}
+
+/// The source offsets of the events a one-shot `rolewatch parse` makes of the jsonlog `log`.
+fn parsed_offsets(dir: &Path, log: &Path) -> BTreeSet<i64> {
+    let parsed = run_rolewatch(dir, &["parse", "--format", "pgaudit-jsonlog", log.to_str().unwrap()], &[]);
+    String::from_utf8_lossy(&parsed.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap()
+                .get("source_offset")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap()
+        })
+        .collect()
+}
+
 /// A daemon stopped and started again re-reads the followed file from its start, with chunks
 /// cut where its own flushes fall: the lake's manifests tell it what is already stored, so each
 /// record is stored once, and `rolewatch verify` finds the lake intact.
 #[test]
 fn a_restarted_daemon_stores_each_record_once() {
     let work = tempfile::tempdir().unwrap();
-    let sample = std::fs::read(rolewatch_e2e::repo_root().join("examples/logs/postgresql.json")).unwrap();
-    let cut = sample.iter().enumerate().filter(|(_, byte)| **byte == b'\n').nth(69).unwrap().0 + 1;
-    let log = work.path().join("postgresql.json");
-    std::fs::write(&log, &sample[..cut]).unwrap();
-    let example =
-        std::fs::read_to_string(rolewatch_e2e::repo_root().join("examples/rolewatch.toml")).unwrap();
-    let config = format!(
-        "{example}
-[source.files]
-paths = [\"{}\"]
-format = \"pgaudit-jsonlog\"
-poll_interval = \"100ms\"
-flush_interval = \"200ms\"
-
-[metrics]
-listen = \"127.0.0.1:0\"
-",
-        log.display()
-    );
-    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
+    let (sample, log) = sample_log_of_70_lines(work.path());
+    std::fs::write(work.path().join("rolewatch.toml"), follow_config(&log, "200ms")).unwrap();
     let manifests =
         || std::fs::read_dir(work.path().join("rolewatch-data/_manifests")).map_or(0, Iterator::count);
 
@@ -179,14 +206,7 @@ listen = \"127.0.0.1:0\"
     let stored_second = stored(&second);
     second.stop(GENEROUS);
 
-    let parsed =
-        run_rolewatch(work.path(), &["parse", "--format", "pgaudit-jsonlog", log.to_str().unwrap()], &[]);
-    let expected: BTreeSet<i64> = String::from_utf8_lossy(&parsed.stdout)
-        .lines()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["source_offset"].as_i64().unwrap()
-        })
-        .collect();
+    let expected = parsed_offsets(work.path(), &log);
     let stored = stored_events(&read_parquet(&parquet_files(&work.path().join("rolewatch-data/events"))));
     let offsets: Vec<i64> = stored.iter().map(|event| event.source_offset.unwrap()).collect();
     assert_eq!(offsets.len(), expected.len(), "every event stored exactly once");
@@ -197,6 +217,47 @@ listen = \"127.0.0.1:0\"
         "the second daemon stored only the new part"
     );
 
+    let verified = run_rolewatch(work.path(), &["verify", "--lake", "rolewatch-data"], &[]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+}
+
+/// A chunk of a followed file cut by age (the file stopped growing for `flush_interval`) whose
+/// files were written when the daemon crashed, before its manifest. The file has grown when the
+/// daemon restarts, and the restart reads it from byte 0 with a longer flush interval, so a cut
+/// by age or size would end elsewhere and leave the crash's files unlisted beside a second copy
+/// of their records. The chunk's declaration in the lake makes the restart cut it at the same
+/// byte: the crash's files are written again byte for byte and committed.
+#[test]
+fn a_file_chunk_cut_by_age_before_a_crash_is_cut_the_same_way_after_it() {
+    let work = tempfile::tempdir().unwrap();
+    let (sample, log) = sample_log_of_70_lines(work.path());
+    let lake = work.path().join("rolewatch-data");
+    std::fs::write(work.path().join("rolewatch.toml"), follow_config(&log, "200ms")).unwrap();
+    let crashing = Daemon::start(work.path(), &[("ROLEWATCH_CRASH_AT", "after-files:1")], GENEROUS);
+    let (status, stderr) = crashing.wait_exit(GENEROUS);
+    let status = status.unwrap_or_else(|| panic!("the daemon did not crash:\n{stderr}"));
+    assert!(!status.success() && stderr.contains("ROLEWATCH_CRASH_AT"), "not the planted crash:\n{stderr}");
+    let left = parquet_files(&lake.join("events"));
+    assert!(!left.is_empty(), "the crash left no event file");
+    assert!(committed_files(&lake, "events/").is_empty(), "nothing was committed before the crash");
+
+    std::fs::write(&log, &sample).unwrap();
+    std::fs::write(work.path().join("rolewatch.toml"), follow_config(&log, "5s")).unwrap();
+    let expected = parsed_offsets(work.path(), &log);
+    let daemon = Daemon::start(work.path(), &[("ROLEWATCH_LOG", "info")], GENEROUS);
+    let stored = || metric_value(&daemon.scrape(), "rolewatch_lake_events_stored_total").unwrap_or_default();
+    let drained = wait_until(GENEROUS, || stored() >= expected.len() as f64);
+    let stderr = daemon.stop(GENEROUS);
+    assert!(drained, "the restarted daemon did not store everything:\n{stderr}");
+
+    let listed: BTreeSet<PathBuf> = committed_files(&lake, "events/").into_iter().collect();
+    for file in &left {
+        assert!(listed.contains(file), "{} is still unlisted after the restart:\n{stderr}", file.display());
+    }
+    let in_folders = stored_events(&read_parquet(&parquet_files(&lake.join("events"))));
+    let offsets: Vec<i64> = in_folders.iter().map(|event| event.source_offset.unwrap()).collect();
+    assert_eq!(offsets.len(), expected.len(), "the folders hold some records twice:\n{stderr}");
+    assert_eq!(offsets.into_iter().collect::<BTreeSet<_>>(), expected);
     let verified = run_rolewatch(work.path(), &["verify", "--lake", "rolewatch-data"], &[]);
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
 }

@@ -51,19 +51,20 @@ impl Lake {
         }
     }
 
-    /// The declared chunk of `stream` that starts first after `durable_until` (the stream's
-    /// last durable offset or byte; `None`: nothing of the stream is durable), if any. A
-    /// declaration after the durable position is a chunk that was not committed: the one a
+    /// The declared chunk of `stream` that starts first at or after `from` (where reading
+    /// resumes: [`CoveredRange::resume_at`] of the stream's durable position, 0 when nothing of
+    /// it is durable), if any. A declaration there is a chunk that was not committed: the one a
     /// restart should cut the same way.
     pub async fn next_declared_chunk(
         &self,
         stream: &StreamId,
-        durable_until: Option<u64>,
+        from: u64,
     ) -> Result<Option<CoveredRange>, LakeError> {
         let prefix = ObjectPath::from(format!("{CHUNKS_PREFIX}/{stream}"));
-        let listed: Vec<_> = match durable_until {
-            Some(until) => {
-                let offset = ObjectPath::from(declaration_key(stream, until));
+        // Keys sort by their zero-padded start; the listing starts after the key of `from - 1`.
+        let listed: Vec<_> = match from.checked_sub(1) {
+            Some(before) => {
+                let offset = ObjectPath::from(declaration_key(stream, before));
                 self.store().list_with_offset(Some(&prefix), &offset).try_collect().await
             }
             None => self.store().list(Some(&prefix)).try_collect().await,
@@ -81,7 +82,7 @@ impl Lake {
             .await
             .map_err(|source| LakeError::Store { key: key.clone(), source })?;
         let range = parse(&key, &bytes)?;
-        Ok(durable_until.is_none_or(|until| range.start() > until).then_some(range))
+        Ok((range.start() >= from).then_some(range))
     }
 }
 
@@ -112,16 +113,16 @@ mod tests {
         let lake = Lake::open_local(dir.path()).unwrap();
         let stream = StreamId::for_kafka("audit", 2);
         let other = StreamId::for_kafka("audit", 20);
-        assert_eq!(lake.next_declared_chunk(&stream, None).await.unwrap(), None);
+        assert_eq!(lake.next_declared_chunk(&stream, 0).await.unwrap(), None);
         for range in [kafka(0, 99), kafka(100, 149), kafka(152, 200)] {
             lake.declare_chunk(&stream, &range).await.unwrap();
         }
         lake.declare_chunk(&other, &kafka(150, 151)).await.unwrap();
-        assert_eq!(lake.next_declared_chunk(&stream, None).await.unwrap(), Some(kafka(0, 99)));
-        assert_eq!(lake.next_declared_chunk(&stream, Some(99)).await.unwrap(), Some(kafka(100, 149)));
+        assert_eq!(lake.next_declared_chunk(&stream, 0).await.unwrap(), Some(kafka(0, 99)));
+        assert_eq!(lake.next_declared_chunk(&stream, 100).await.unwrap(), Some(kafka(100, 149)));
         // Offsets may have gaps (transaction markers, compaction): the next start, not +1.
-        assert_eq!(lake.next_declared_chunk(&stream, Some(149)).await.unwrap(), Some(kafka(152, 200)));
-        assert_eq!(lake.next_declared_chunk(&stream, Some(200)).await.unwrap(), None);
-        assert_eq!(lake.next_declared_chunk(&other, Some(149)).await.unwrap(), Some(kafka(150, 151)));
+        assert_eq!(lake.next_declared_chunk(&stream, 150).await.unwrap(), Some(kafka(152, 200)));
+        assert_eq!(lake.next_declared_chunk(&stream, 201).await.unwrap(), None);
+        assert_eq!(lake.next_declared_chunk(&other, 150).await.unwrap(), Some(kafka(150, 151)));
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -192,6 +193,9 @@ pub struct LineFeeder {
     counts: InputCounts,
     /// A taken chunk's event vector, handed back by [`LineFeeder::recycle`].
     spare: SpareEvents,
+    /// The bytes of a chunk declared in the lake by a run that did not commit it (see
+    /// [`LineFeeder::cut_as_declared`]).
+    declared: Option<Range<u64>>,
 }
 
 impl LineFeeder {
@@ -207,7 +211,54 @@ impl LineFeeder {
             chunk_start: 0,
             counts: InputCounts::default(),
             spare: SpareEvents::default(),
+            declared: None,
         }
+    }
+
+    /// Cuts the chunk `declared` exactly as a run that did not commit it did (its files may be
+    /// in the lake, unlisted): a chunk ends where it starts, and the next one at its end, full
+    /// or not, and no flush cuts inside it ([`LineFeeder::waits_for_declared_end`]). The input
+    /// is read from its start again, so what comes before the declared chunk is cut as usual
+    /// (it is durable: skipped).
+    pub fn cut_as_declared(&mut self, declared: Range<u64>) {
+        self.declared =
+            (declared.start >= self.chunk_start && declared.start < declared.end).then_some(declared);
+    }
+
+    /// Whether the current chunk is a declared one whose end is not read yet: a flush (by age,
+    /// at shutdown) must not cut it elsewhere.
+    pub fn waits_for_declared_end(&self) -> bool {
+        self.declared
+            .as_ref()
+            .is_some_and(|declared| self.chunk_start == declared.start && self.offset < declared.end)
+    }
+
+    /// Whether the current position is where a declared chunk starts or ends.
+    fn at_declared_cut(&self) -> bool {
+        self.declared.as_ref().is_some_and(|declared| {
+            (self.chunk_start < declared.start && self.offset == declared.start)
+                || (self.chunk_start == declared.start && self.offset == declared.end)
+        })
+    }
+
+    /// Checks the position against the declared chunk after a line: `Some(cut)` when it
+    /// decides whether to cut now, `None` to cut by size as usual. A declaration whose bounds
+    /// are not line ends of this input (the file changed) is dropped.
+    fn declared_cut(&mut self) -> Option<bool> {
+        let declared = self.declared.as_ref()?;
+        if self.at_declared_cut() {
+            return Some(true);
+        }
+        if self.chunk_start < declared.start && self.offset < declared.start {
+            return None;
+        }
+        if self.chunk_start == declared.start && self.offset < declared.end {
+            return Some(false);
+        }
+        tracing::warn!(input = %self.name, ?declared, offset = self.offset,
+            "the chunk declared before the last stop does not end at a line of this input; cutting as usual");
+        self.declared = None;
+        None
     }
 
     /// Hands back a chunk this feeder cut, once it is stored: its event vector is reused.
@@ -216,7 +267,8 @@ impl LineFeeder {
     }
 
     /// Parses one physical line, terminator included (a final line may lack it). Returns true
-    /// when a chunk is full and should be taken.
+    /// when a chunk is full and should be taken (with [`LineFeeder::cut_full_chunk`]), or a
+    /// declared chunk starts or ends here.
     pub fn feed(&mut self, raw_line: &[u8]) -> bool {
         self.line_number += 1;
         let position =
@@ -227,6 +279,11 @@ impl LineFeeder {
         let content = trim_line_end(raw_line);
         if !content.is_empty() {
             self.parser.parse_line(content, &position, &mut self.output);
+        }
+        if self.declared.is_some()
+            && let Some(cut) = self.declared_cut()
+        {
+            return cut;
         }
         self.output.events.len() >= self.chunk_events
     }
@@ -249,6 +306,10 @@ impl LineFeeder {
     /// `ERROR` whose `STATEMENT` line is next, a statement with continuation lines to come)
     /// goes with the next chunk, which starts at that record's first line.
     pub fn cut_full_chunk(&mut self) -> Chunk {
+        if self.at_declared_cut() {
+            // Cut as the declaring run did: the parser completes what it holds.
+            return self.cut_chunk();
+        }
         let kept = self.parser.cut(&mut self.output);
         let end = match kept {
             None => self.offset,
@@ -270,6 +331,9 @@ impl LineFeeder {
     fn take_chunk(&mut self, end: u64) -> Chunk {
         let span = Span::Bytes { path: self.name.to_string(), start: self.chunk_start, end };
         self.chunk_start = end;
+        if self.declared.as_ref().is_some_and(|declared| end >= declared.end) {
+            self.declared = None;
+        }
         // The next chunk's events get their room now: growing a vector of 65,536 events by
         // doubling copied it over and over into fresh pages (page faults were a fifth of an
         // ingest's time).
@@ -504,6 +568,11 @@ impl SourceReader {
         self.feeder.counts()
     }
 
+    /// Cuts the chunk of bytes `declared` exactly there (see [`LineFeeder::cut_as_declared`]).
+    pub fn cut_as_declared(&mut self, declared: Range<u64>) {
+        self.feeder.cut_as_declared(declared);
+    }
+
     /// Hands back a chunk from [`SourceReader::next_chunk`] once it is stored, so that its
     /// memory is reused for the next one.
     pub fn recycle(&mut self, chunk: Chunk) {
@@ -599,6 +668,42 @@ mod tests {
         }
         assert_eq!(sizes.iter().sum::<usize>(), 10);
         assert_eq!(reader.counts().events, 10);
+    }
+
+    /// A chunk declared by a run that did not commit it is cut exactly at its bounds, although
+    /// it holds more events than a chunk (the declaring run started it elsewhere, or cut it by
+    /// age), and the chunks around it are cut as usual.
+    #[test]
+    fn a_declared_chunk_is_cut_at_its_bounds_and_nowhere_else() {
+        let lines: Vec<String> = (1..=10).map(|statement_id| audit_line(statement_id) + "\n").collect();
+        let end_of = |count: usize| lines[..count].iter().map(String::len).sum::<usize>() as u64;
+        let file = write_temp(lines.concat().as_bytes());
+        let input = InputPath::File(file.path().to_owned());
+        let mut reader = SourceReader::open(&input, None, &ParserOptions::default(), 3).unwrap();
+        reader.cut_as_declared(end_of(2)..end_of(7));
+        let mut spans = Vec::new();
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            let Span::Bytes { start, end, .. } = chunk.span else { panic!("{:?}", chunk.span) };
+            spans.push((start, end, chunk.events.len()));
+        }
+        assert_eq!(spans[0], (0, end_of(2), 2), "{spans:?}");
+        assert_eq!(spans[1], (end_of(2), end_of(7), 5), "five events, over the chunk size: {spans:?}");
+        assert_eq!(spans.iter().map(|span| span.2).sum::<usize>(), 10);
+        assert_eq!(spans.last().unwrap().1, end_of(10));
+
+        // A flush inside the declared chunk waits for its end.
+        let mut feeder = LineFeeder::new(
+            "log".to_owned(),
+            make_parser("log", LogFormat::PgauditJsonlog, &ParserOptions::default(), b"").unwrap(),
+            3,
+        );
+        feeder.cut_as_declared(0..end_of(2));
+        assert!(!feeder.feed(lines[0].as_bytes()));
+        assert!(feeder.waits_for_declared_end());
+        assert!(feeder.feed(lines[1].as_bytes()), "the declared end");
+        assert!(!feeder.waits_for_declared_end());
+        assert_eq!(feeder.cut_full_chunk().events.len(), 2);
+        assert!(!feeder.waits_for_declared_end(), "declared chunks are cut once");
     }
 
     /// A recycled chunk's vector holds the next chunk but one: once the first full chunk has

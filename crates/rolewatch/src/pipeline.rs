@@ -216,14 +216,13 @@ impl Pipeline {
         let started = Instant::now();
         let dead_letters: Vec<DeadLetter> = chunk.rejected.iter().map(dead_letter).collect();
         let written = async {
-            if matches!(chunk.span, Span::Offsets { .. }) {
-                // A Kafka chunk is cut by age too, so a restart would not cut it at the same
-                // offsets unless told: it reads this declaration (see `KafkaRun`).
-                let declared = self.lake.declare_chunk(stream, &range).await?;
-                if declared != range {
-                    tracing::warn!(stream = stream.as_str(), ?declared, ?range,
-                        "another range was declared for this chunk's start (a zombie member of the group?); files of that one may stay unlisted");
-                }
+            // Chunks are cut by age too (and a file grows), so a restart would not cut this one
+            // at the same place unless told: it reads this declaration (`KafkaRun`,
+            // `Pipeline::declared_chunk`).
+            let declared = self.lake.declare_chunk(stream, &range).await?;
+            if declared != range {
+                tracing::warn!(stream = stream.as_str(), ?declared, ?range,
+                    "another range was declared for this chunk's start (a zombie member of the group, or the file changed?); files of that one may stay unlisted");
             }
             let mut files = self.lake.write_events(stream, &chunk.events).await?;
             files.extend(self.lake.write_dead_letters(stream, &dead_letters).await?);
@@ -271,6 +270,27 @@ impl Pipeline {
         let alerts = self.detection.observe(&chunk.events)?;
         count_alerts(&self.metrics, &alerts);
         Ok(alerts)
+    }
+
+    /// The chunk of `stream` declared in the lake but not committed (a run stopped between
+    /// its files and its manifest), if any: the reader should cut it the same way, so that the
+    /// files left behind are committed rather than stored again under other names. A failed
+    /// lookup is logged and reads as none: cutting elsewhere loses nothing.
+    pub async fn declared_chunk(&self, stream: &StreamId) -> Option<CoveredRange> {
+        let from = match self.lake.durable_position(stream).await {
+            Ok(durable) => durable.map_or(0, |range| range.resume_at()),
+            Err(error) => {
+                tracing::warn!(stream = stream.as_str(), %error, "cannot read the lake's manifests");
+                return None;
+            }
+        };
+        match self.lake.next_declared_chunk(stream, from).await {
+            Ok(declared) => declared,
+            Err(error) => {
+                tracing::warn!(stream = stream.as_str(), %error, "cannot read the lake's chunk declarations");
+                None
+            }
+        }
     }
 
     /// Counts a failed store step and words its error.

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -61,13 +62,31 @@ impl Tailer {
         &self.path
     }
 
-    /// Reads what the file gained. Returns a chunk when one is full, when the stream ended
-    /// (rotation, truncation), or, with `flush`, whatever the parser has (held-back events
-    /// included) once the file's end is reached. Call again until it returns `None`.
-    pub fn poll(&mut self, flush: bool) -> anyhow::Result<Option<TailChunk>> {
-        if self.open.is_none() {
-            self.open = self.try_open()?;
+    /// Opens the file if it is not open and has a complete first line. Returns the stream
+    /// when it opened one, before any line is read: the caller may then tell it how a chunk
+    /// declared before the last stop was cut ([`Tailer::cut_as_declared`]).
+    pub fn open(&mut self) -> anyhow::Result<Option<StreamId>> {
+        if self.open.is_some() {
+            return Ok(None);
         }
+        self.open = self.try_open()?;
+        Ok(self.open.as_ref().map(|open| open.stream.clone()))
+    }
+
+    /// Cuts the open stream's chunk of bytes `declared` exactly there (see
+    /// [`LineFeeder::cut_as_declared`]).
+    pub fn cut_as_declared(&mut self, declared: Range<u64>) {
+        if let Some(open) = self.open.as_mut() {
+            open.feeder.cut_as_declared(declared);
+        }
+    }
+
+    /// Reads what the file gained since the last poll ([`Tailer::open`] opens it). Returns a
+    /// chunk when one is full, when the stream ended (rotation, truncation), or, with `flush`,
+    /// whatever the parser has (held-back events included) once the file's end is reached,
+    /// unless the chunk is a declared one whose end is still to come. Call again until it
+    /// returns `None`; after a rotation, call [`Tailer::open`] again.
+    pub fn poll(&mut self, flush: bool) -> anyhow::Result<Option<TailChunk>> {
         let Some(open) = self.open.as_mut() else { return Ok(None) };
         loop {
             // A line still being written waits in the splitter until its newline arrives.
@@ -87,13 +106,13 @@ impl Tailer {
             tracing::info!(path = %self.path.display(), "file rotated or truncated: its stream ends here");
             let chunk = open.feeder.cut_chunk();
             if chunk.span.is_empty() {
-                // Nothing left of the old file: go straight on to the new one.
-                return self.poll(flush);
+                // Nothing left of the old file: the next `open` finds the new one.
+                return Ok(None);
             }
             return Ok(Some(TailChunk { stream: open.stream, chunk }));
         }
         let Some(open) = self.open.as_mut() else { return Ok(None) };
-        if flush && open.feeder.has_uncut_input() {
+        if flush && open.feeder.has_uncut_input() && !open.feeder.waits_for_declared_end() {
             return Ok(Some(TailChunk { stream: open.stream.clone(), chunk: open.feeder.cut_chunk() }));
         }
         Ok(None)
@@ -105,10 +124,10 @@ impl Tailer {
     }
 
     /// Ends the stream at shutdown: what was read since the last cut, as a last chunk.
+    /// A declared chunk whose end is not read yet is left for the next run, which cuts it there.
     pub fn finish(&mut self) -> Option<TailChunk> {
         let open = self.open.as_mut()?;
-        open.feeder
-            .has_uncut_input()
+        (open.feeder.has_uncut_input() && !open.feeder.waits_for_declared_end())
             .then(|| TailChunk { stream: open.stream.clone(), chunk: open.feeder.cut_chunk() })
     }
 
@@ -163,8 +182,15 @@ mod tests {
         ) + "\n"
     }
 
+    /// Opens and reads until nothing is left, as `rolewatch run` polls; twice, so that a
+    /// rotation's new file is opened too.
     fn drain(tailer: &mut Tailer, flush: bool) -> Vec<TailChunk> {
-        std::iter::from_fn(|| tailer.poll(flush).unwrap()).collect()
+        let mut chunks = Vec::new();
+        for _ in 0..2 {
+            tailer.open().unwrap();
+            chunks.extend(std::iter::from_fn(|| tailer.poll(flush).unwrap()));
+        }
+        chunks
     }
 
     fn events(chunks: &[TailChunk]) -> usize {

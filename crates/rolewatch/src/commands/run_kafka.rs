@@ -133,8 +133,8 @@ impl KafkaRun {
             let durable =
                 rolewatch_kafka::DurablePositions::durable_offset(self.positions.as_ref(), topic, partition);
             let stream = StreamId::for_kafka(topic, partition);
-            let durable_until = durable.and_then(|offset| u64::try_from(offset).ok());
-            match lake.next_declared_chunk(&stream, durable_until).await {
+            let from = durable.map_or(0, |offset| u64::try_from(offset.saturating_add(1)).unwrap_or(0));
+            match lake.next_declared_chunk(&stream, from).await {
                 Ok(Some(CoveredRange::Kafka { first_offset, last_offset, .. })) => {
                     tracing::info!(
                         topic,
