@@ -47,6 +47,24 @@ fn write_config(dir: &Path, lake: &Path, topic: &str, group: &str, strategy: &st
     std::fs::write(dir.join("rolewatch.toml"), config).unwrap();
 }
 
+/// One test's consumer: a work directory whose `rolewatch.toml` consumes a fresh topic
+/// `pgaudit.<name>.<unique>` into `<work>/lake`, as group `rolewatch-<name>-<unique>` with the
+/// range assignor.
+struct Consumer {
+    work: tempfile::TempDir,
+    topic: String,
+    lake: PathBuf,
+}
+
+fn consumer(name: &str) -> Consumer {
+    let work = tempfile::tempdir().unwrap();
+    let id = unique();
+    let topic = format!("pgaudit.{name}.{id}");
+    let lake = work.path().join("lake");
+    write_config(work.path(), &lake, &topic, &format!("rolewatch-{name}-{id}"), "range");
+    Consumer { work, topic, lake }
+}
+
 /// `(partition, offset)` of every event in the committed view, in file order.
 fn committed(lake: &Path) -> Vec<(i32, i64)> {
     let files = committed_files(lake, "events/");
@@ -116,11 +134,7 @@ fn assert_exactly_once(lake: &Path, total: usize, before: &BTreeMap<PathBuf, u64
 #[test]
 fn random_sigkills_lose_nothing_and_store_nothing_twice() {
     run_script("scripts/kafka.sh", &[Path::new("start")]);
-    let work = tempfile::tempdir().unwrap();
-    let id = unique();
-    let topic = format!("pgaudit.crash.{id}");
-    let lake = work.path().join("lake");
-    write_config(work.path(), &lake, &topic, &format!("rolewatch-crash-{id}"), "range");
+    let Consumer { work, topic, lake } = consumer("crash");
 
     let mut delays = Lcg(0x5eed);
     let mut produced = 0;
@@ -152,11 +166,7 @@ fn random_sigkills_lose_nothing_and_store_nothing_twice() {
 fn a_crash_at_each_commit_step_loses_nothing_and_stores_nothing_twice() {
     run_script("scripts/kafka.sh", &[Path::new("start")]);
     for step in ["after-files", "after-manifest"] {
-        let work = tempfile::tempdir().unwrap();
-        let id = unique();
-        let topic = format!("pgaudit.step.{id}");
-        let lake = work.path().join("lake");
-        write_config(work.path(), &lake, &topic, &format!("rolewatch-step-{id}"), "range");
+        let Consumer { work, topic, lake } = consumer("step");
         produce(&topic, 0..6000);
         let crashing = Daemon::start(work.path(), &[("ROLEWATCH_CRASH_AT", &format!("{step}:2"))], GENEROUS);
         let (status, stderr) = crashing.wait_exit(GENEROUS);
@@ -197,11 +207,7 @@ fn event_files_on_disk(lake: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_chunk_cut_by_age_before_a_crash_is_cut_the_same_way_after_it() {
     run_script("scripts/kafka.sh", &[Path::new("start")]);
-    let work = tempfile::tempdir().unwrap();
-    let id = unique();
-    let topic = format!("pgaudit.agecut.{id}");
-    let lake = work.path().join("lake");
-    write_config(work.path(), &lake, &topic, &format!("rolewatch-agecut-{id}"), "range");
+    let Consumer { work, topic, lake } = consumer("agecut");
     // About 40 records a partition, under the config's 250 events a chunk: cut by age.
     produce(&topic, 0..120);
     let crashing = Daemon::start(work.path(), &[("ROLEWATCH_CRASH_AT", "after-files:1")], GENEROUS);
