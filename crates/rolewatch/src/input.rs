@@ -243,7 +243,10 @@ impl LineFeeder {
 
     /// Checks the position against the declared chunk after a line: `Some(cut)` when it
     /// decides whether to cut now, `None` to cut by size as usual. A declaration whose bounds
-    /// are not line ends of this input (the file changed) is dropped.
+    /// are not line ends of this input (the file changed) is dropped. Out of line: only a
+    /// restart after a crash has a declared chunk, and `feed` runs for every line.
+    #[cold]
+    #[inline(never)]
     fn declared_cut(&mut self) -> Option<bool> {
         let declared = self.declared.as_ref()?;
         if self.at_declared_cut() {
