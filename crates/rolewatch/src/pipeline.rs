@@ -218,7 +218,7 @@ impl Pipeline {
         let written = async {
             // Chunks are cut by age too (and a file grows), so a restart would not cut this one
             // at the same place unless told: it reads this declaration (`KafkaRun`,
-            // `Pipeline::declared_chunk`).
+            // `Pipeline::declared_file_chunk`).
             let declared = self.lake.declare_chunk(stream, &range).await?;
             if declared != range {
                 tracing::warn!(stream = stream.as_str(), ?declared, ?range,
@@ -272,11 +272,13 @@ impl Pipeline {
         Ok(alerts)
     }
 
-    /// The chunk of `stream` declared in the lake but not committed (a run stopped between
-    /// its files and its manifest), if any: the reader should cut it the same way, so that the
-    /// files left behind are committed rather than stored again under other names. A failed
-    /// lookup is logged and reads as none: cutting elsewhere loses nothing.
-    pub async fn declared_chunk(&self, stream: &StreamId) -> Option<CoveredRange> {
+    /// The bytes of the chunk of a file's `stream` declared in the lake but not committed (a
+    /// run stopped between its files and its manifest), if any: the reader should cut it the
+    /// same way ([`crate::input::LineFeeder::cut_as_declared`]), so that the files left behind
+    /// are committed rather than stored again under other names. Kafka partitions look theirs
+    /// up on assignment (`KafkaRun`). A failed lookup is logged and reads as none: cutting
+    /// elsewhere loses nothing.
+    pub async fn declared_file_chunk(&self, stream: &StreamId) -> Option<std::ops::Range<u64>> {
         let from = match self.lake.durable_position(stream).await {
             Ok(durable) => durable.map_or(0, |range| range.resume_at()),
             Err(error) => {
@@ -285,7 +287,16 @@ impl Pipeline {
             }
         };
         match self.lake.next_declared_chunk(stream, from).await {
-            Ok(declared) => declared,
+            Ok(Some(CoveredRange::File { start_byte, end_byte, .. })) => {
+                tracing::info!(
+                    stream = stream.as_str(),
+                    start_byte,
+                    end_byte,
+                    "a chunk was declared but not committed before the last stop: cutting it the same way"
+                );
+                Some(start_byte..end_byte)
+            }
+            Ok(_) => None,
             Err(error) => {
                 tracing::warn!(stream = stream.as_str(), %error, "cannot read the lake's chunk declarations");
                 None

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use rolewatch_lake::{CoveredRange, StreamId};
+use rolewatch_lake::StreamId;
 
 use super::{
     DetectionRun, InputArgs, Outbox, RejectReporter, alert_summary, input_summary, report_delivery, say,
@@ -67,13 +67,14 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         let stream = StreamId::for_file_prefix(reader.identity());
         // A chunk the last ingest declared but did not commit (it stopped between the chunk's
         // files and its manifest, and the file may have grown since) is cut the same way.
-        if let Some(CoveredRange::File { start_byte, end_byte, .. }) = pipeline.declared_chunk(&stream).await
-        {
+        if let Some(declared) = pipeline.declared_file_chunk(&stream).await {
             say(&format!(
-                "{}: bytes {start_byte}..{end_byte} were declared but not committed by the last ingest; cutting them the same way",
-                reader.name()
+                "{}: bytes {}..{} were declared but not committed by the last ingest; cutting them the same way",
+                reader.name(),
+                declared.start,
+                declared.end
             ));
-            reader.cut_as_declared(start_byte..end_byte);
+            reader.cut_as_declared(declared);
         }
         let source = reader.format().as_str();
         while let Some(chunk) = tokio::task::block_in_place(|| reader.next_chunk())? {

@@ -14,7 +14,7 @@ use clap::Args;
 use rolewatch_alert::Dispatcher;
 use rolewatch_event::Alert;
 use rolewatch_kafka::{Polled, RebalanceEvent};
-use rolewatch_lake::{CoveredRange, StreamId};
+use rolewatch_lake::StreamId;
 use tokio::sync::watch;
 
 use super::run_kafka::{KAFKA_SOURCE, KafkaRun, ReadyChunk};
@@ -299,22 +299,6 @@ async fn store_kafka_chunk(
     Ok(())
 }
 
-/// The bytes of the chunk of a file's stream that the last run declared but did not commit.
-async fn declared_file_chunk(pipeline: &Pipeline, stream: &StreamId) -> Option<std::ops::Range<u64>> {
-    match pipeline.declared_chunk(stream).await? {
-        CoveredRange::File { start_byte, end_byte, .. } => {
-            tracing::info!(
-                stream = stream.as_str(),
-                start_byte,
-                end_byte,
-                "a chunk was declared but not committed before the last stop: cutting it the same way"
-            );
-            Some(start_byte..end_byte)
-        }
-        CoveredRange::Kafka { .. } => None,
-    }
-}
-
 /// Reads what one file gained and pushes it through the pipeline; a chunk that cannot be
 /// stored is kept and retried at the next poll, and the file is not read further meanwhile.
 async fn poll_file(
@@ -330,7 +314,7 @@ async fn poll_file(
             Some(stalled) => Some(stalled),
             None => {
                 if let Some(stream) = tokio::task::block_in_place(|| file.tailer.open())?
-                    && let Some(declared) = declared_file_chunk(pipeline, &stream).await
+                    && let Some(declared) = pipeline.declared_file_chunk(&stream).await
                 {
                     file.tailer.cut_as_declared(declared);
                 }
