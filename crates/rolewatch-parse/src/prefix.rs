@@ -103,6 +103,10 @@ enum Item {
 pub struct LogLinePrefix {
     text: String,
     items: Vec<Item>,
+    /// The time escape, when only literals come before it: then a line whose prefix has the
+    /// bytes of a recently matched one, but for the time's digits, matches the same way
+    /// ([`PrefixMemo`]).
+    leading_time: Option<Escape>,
 }
 
 impl fmt::Display for LogLinePrefix {
@@ -131,8 +135,77 @@ impl PrefixMatch {
     /// prefix has no such escape, the value is empty, or it is PostgreSQL's `[unknown]`.
     pub(crate) fn get<'l>(&self, line: &'l str, escape: Escape) -> Option<&'l str> {
         let (start, end) = self.fields.get(escape.index()).copied()?;
-        let value = line.get(start as usize..end as usize)?.trim_matches(' ');
-        (!value.is_empty() && value != "[unknown]").then_some(value)
+        line.get(start as usize..end as usize).filter(|value| !value.is_empty())
+    }
+
+    /// Trims the values' padding and drops `[unknown]` once, so that [`PrefixMatch::get`] is
+    /// a slice.
+    fn normalize(&mut self, line: &str) {
+        for span in &mut self.fields {
+            let Some(value) = line.get(span.0 as usize..span.1 as usize) else { continue };
+            let trimmed = value.trim_matches(' ');
+            let start = span.0 as usize + (value.len() - value.trim_start_matches(' ').len());
+            *span = match (u32::try_from(start), u32::try_from(start + trimmed.len())) {
+                (Ok(start), Ok(end)) if !trimmed.is_empty() && trimmed != "[unknown]" => (start, end),
+                _ => (0, 0),
+            };
+        }
+    }
+}
+
+/// The most recent prefixes [`LogLinePrefix::match_line_memo`] remembers.
+const MEMO_ENTRIES: usize = 4;
+
+/// A matched prefix kept for the next lines: its bytes up to the message, where its time is,
+/// and the match.
+#[derive(Debug)]
+struct MemoEntry {
+    head: Vec<u8>,
+    time: (usize, usize),
+    found: PrefixMatch,
+}
+
+/// The last few lines' prefixes, so that the next line of the same process, which differs
+/// only in its time (and its message), is not matched again item by item. A line matches
+/// as a remembered one did when every byte before its message is the remembered one's, but
+/// the time's digits: the match was made without backtracking, so it read nothing but
+/// those bytes, and the time escape (first after literals only) reads its digits as digits.
+#[derive(Debug, Default)]
+pub(crate) struct PrefixMemo {
+    entries: Vec<MemoEntry>,
+    /// The entry the next new prefix replaces.
+    next: usize,
+}
+
+impl PrefixMemo {
+    fn recall(&self, line: &[u8]) -> Option<&PrefixMatch> {
+        self.entries.iter().find_map(|entry| {
+            let head = line.get(..entry.head.len())?;
+            let (start, end) = entry.time;
+            let same = head.get(end..)? == entry.head.get(end..)?
+                && head.get(..start)? == entry.head.get(..start)?
+                && head
+                    .get(start..end)?
+                    .iter()
+                    .zip(entry.head.get(start..end)?)
+                    .all(|(new, old)| new == old || (new.is_ascii_digit() && old.is_ascii_digit()));
+            same.then_some(&entry.found)
+        })
+    }
+
+    fn remember(&mut self, line: &str, time: (usize, usize), found: &PrefixMatch) {
+        let Some(head) = line.as_bytes().get(..found.message_start) else { return };
+        if self.entries.len() < MEMO_ENTRIES {
+            self.entries.push(MemoEntry { head: head.to_vec(), time, found: found.clone() });
+            return;
+        }
+        if let Some(entry) = self.entries.get_mut(self.next) {
+            entry.head.clear();
+            entry.head.extend_from_slice(head);
+            entry.time = time;
+            entry.found.clone_from(found);
+        }
+        self.next = (self.next + 1) % MEMO_ENTRIES;
     }
 }
 
@@ -246,6 +319,9 @@ struct Matcher<'p, 'l> {
     line: &'l str,
     fields: [Span; ESCAPE_COUNT],
     budget: u32,
+    /// An attempt failed and another was tried: the match may depend on bytes past the
+    /// message start, so it is not remembered.
+    backtracked: bool,
 }
 
 impl Matcher<'_, '_> {
@@ -301,6 +377,7 @@ impl Matcher<'_, '_> {
                 if let Some(found) = self.match_from(index + 1, position + offset) {
                     return Some(found);
                 }
+                self.backtracked = true;
                 if self.budget == 0 {
                     return None;
                 }
@@ -315,6 +392,7 @@ impl Matcher<'_, '_> {
             if let Some(found) = self.match_from(index + 1, position + length) {
                 return Some(found);
             }
+            self.backtracked = true;
             if self.budget == 0 {
                 return None;
             }
@@ -385,7 +463,16 @@ impl LogLinePrefix {
         if !has_time {
             return Err(PrefixError::NoTime);
         }
-        Ok(Self { text: resolved.to_owned(), items })
+        let leading_time = items.iter().find_map(|item| match item {
+            Item::Literal(_) => None,
+            Item::Field { escape, padded: false }
+                if matches!(escape, Escape::TimeMillis | Escape::TimeSeconds | Escape::EpochMillis) =>
+            {
+                Some(Some(*escape))
+            }
+            _ => Some(None),
+        });
+        Ok(Self { text: resolved.to_owned(), items, leading_time: leading_time.flatten() })
     }
 
     /// The prefix as PostgreSQL spells it (presets resolved).
@@ -395,11 +482,41 @@ impl LogLinePrefix {
 
     /// Matches the prefix and severity at the start of `line`.
     pub(crate) fn match_line(&self, line: &str) -> Option<PrefixMatch> {
-        let mut matcher =
-            Matcher { items: &self.items, line, fields: [(0, 0); ESCAPE_COUNT], budget: STEP_BUDGET };
+        self.match_fully(line).map(|(found, _)| found)
+    }
+
+    /// Matches item by item; also says whether the match backtracked.
+    fn match_fully(&self, line: &str) -> Option<(PrefixMatch, bool)> {
+        let mut matcher = Matcher {
+            items: &self.items,
+            line,
+            fields: [(0, 0); ESCAPE_COUNT],
+            budget: STEP_BUDGET,
+            backtracked: false,
+        };
         let severity_start = matcher.match_from(0, 0)?;
         let (severity, length) = severity_at(line.get(severity_start..)?)?;
-        Some(PrefixMatch { fields: matcher.fields, severity, message_start: severity_start + length })
+        let mut found =
+            PrefixMatch { fields: matcher.fields, severity, message_start: severity_start + length };
+        found.normalize(line);
+        Some((found, matcher.backtracked))
+    }
+
+    /// [`LogLinePrefix::match_line`], answered from `memo` when the line's prefix is a recent
+    /// one's but for the time.
+    pub(crate) fn match_line_memo(&self, line: &str, memo: &mut PrefixMemo) -> Option<PrefixMatch> {
+        if let Some(found) = memo.recall(line.as_bytes()) {
+            return Some(found.clone());
+        }
+        let (found, backtracked) = self.match_fully(line)?;
+        if let Some(escape) = self.leading_time
+            && !backtracked
+            && let Some((start, end)) = found.fields.get(escape.index()).copied()
+            && end > start
+        {
+            memo.remember(line, (start as usize, end as usize), &found);
+        }
+        Some(found)
     }
 
     /// Whether `line` starts with this prefix and a severity.
@@ -529,6 +646,65 @@ mod tests {
             "2025-05-29 07:18:28.309 GMT [1] BOGUS:  hi",
         ] {
             assert!(!prefix.matches(line), "{line}");
+        }
+    }
+
+    /// A remembered prefix answers exactly as a full match would, for lines that differ from
+    /// it in the time, the message, the values, or only past the message start.
+    #[test]
+    fn the_memo_answers_as_a_full_match_would() {
+        let prefix = LogLinePrefix::compile("%m [%p] %q%u@%d %r %a %c ").unwrap();
+        let lines = [
+            "2026-11-28 13:11:58.351 UTC [21814] bench@bench 127.0.0.1(56808) pgbench 6b0ad31e.5536 LOG:  AUDIT: one",
+            "2026-11-28 13:11:59.999 UTC [21814] bench@bench 127.0.0.1(56808) pgbench 6b0ad31e.5536 LOG:  AUDIT: two",
+            "2026-11-28 13:11:59.999 UTC [21814] bench@bench 127.0.0.1(56808) pgbench 6b0ad31e.5536 STATEMENT:  x",
+            "2026-11-28 13:12:00.000 UTC [21815] bench@bench 127.0.0.1(56808) pgbench 6b0ad31e.5537 LOG:  other pid",
+            "2026-11-28 13:12:00.000 CET [21814] bench@bench 127.0.0.1(56808) pgbench 6b0ad31e.5536 LOG:  zone",
+            "2026-11-28 13:12:00.000 UTC [21814] LOG:  checkpoint starting",
+            "2026-11-28 13:12:00.001 UTC [21814] LOG:  checkpoint complete",
+            "2026-11-28 13:12:00.0x1 UTC [21814] LOG:  not a time",
+            "2026-11-28 13:12:00.001 UTC [21814] bench@bench 127.0.0.1(56808) my app v2 6b0ad31e.5536 LOG:  spaces",
+            "2026-11-28 13:12:00.002 UTC [21814] bench@bench 127.0.0.1(56808) my app v2 6b0ad31e.5536 LOG:  again",
+            "2026-11-28 13:12:00.002 UTC [21814] bench@bench 127.0.0.1(56808) pgbench 6b0ad31e.5536 LOG:",
+            "2026-11-28 13:12:00.002 UTC [21814] bench@bench 127.0.0.1(56808) pgbench 6b0ad31e.5536 LOG",
+            "2026-11-28 13:12:00.003 UTC [21814] bench@bench 127.0.0.1(56808) pgbench 6b0ad31e.5536 LOG:  last",
+        ];
+        let mut memo = PrefixMemo::default();
+        let mut recalled = Vec::new();
+        for (index, line) in lines.iter().enumerate() {
+            if memo.recall(line.as_bytes()).is_some() {
+                recalled.push(index);
+            }
+            assert_eq!(prefix.match_line_memo(line, &mut memo), prefix.match_line(line), "{line}");
+        }
+        // The fifth new prefix (the checkpointer's) took the place of the first.
+        assert_eq!(recalled, [1, 6]);
+
+        // A match that backtracked is not remembered: the application name's spaces.
+        let mut memo = PrefixMemo::default();
+        prefix.match_line_memo(lines[8], &mut memo);
+        assert!(memo.recall(lines[9].as_bytes()).is_none());
+        // Nor one whose time is not the first escape.
+        let late = LogLinePrefix::compile("[%p] %m ").unwrap();
+        let mut memo = PrefixMemo::default();
+        late.match_line_memo("[7] 2026-11-28 13:12:00.003 UTC LOG:  x", &mut memo);
+        assert!(memo.recall(b"[7] 2026-11-28 13:12:00.003 UTC LOG:  x").is_none());
+    }
+
+    proptest::proptest! {
+        /// Over any run of lines of similar shape, the memo changes nothing.
+        #[test]
+        fn the_memo_never_changes_a_match(lines in proptest::collection::vec(
+            "20[0-9]{2}-11-28 1[0-9]:[0-9x]{2}:5[0-9]\\.[0-9x]{3} (UTC|CET|\\+02) \\[(7|77)\\] ((a|a b|\\[unknown\\])@(d|d@e|) (127\\.0\\.0\\.1\\(5\\)|\\[local\\]) (app|my app|) (6b\\.7|6b\\.8|x) )?(LOG|STATEMENT|ERROR|BOGUS):(  x| |  a@b c LOG:  )?",
+            1..40,
+        )) {
+            for prefix in ["%m [%p] %q%u@%d %r %a %c ", "%t [%p] %q%u@%d %r %a %c ", "%m [%p] %q%u@%d %r %a %-5c "] {
+                let prefix = LogLinePrefix::compile(prefix).unwrap();
+                let mut memo = PrefixMemo::default();
+                for line in &lines {
+                    proptest::prop_assert_eq!(prefix.match_line_memo(line, &mut memo), prefix.match_line(line));
+                }
+            }
         }
     }
 

@@ -19,7 +19,7 @@ use rolewatch_event::{LogFormat, SourcePosition};
 
 use crate::output::{ParseOutput, RejectReason, SkipReason};
 use crate::pglog::{PgLogInterpreter, PgLogRecord};
-use crate::prefix::{Escape, LogLinePrefix, PrefixMatch, is_follow_up};
+use crate::prefix::{Escape, LogLinePrefix, PrefixMatch, PrefixMemo, is_follow_up};
 use crate::{MAX_LINE_BYTES, ParserOptions, RecordParser};
 
 /// One message of the open record: its severity and byte range in the record's text.
@@ -52,6 +52,8 @@ struct Poison {
 pub(crate) struct StderrParser {
     interpreter: PgLogInterpreter,
     prefix: LogLinePrefix,
+    /// The last few lines' prefixes: a process's next line is matched by comparing bytes.
+    memo: PrefixMemo,
     open: Option<OpenRecord>,
     /// The open record's physical lines, joined by `\n`, as read (tabs included).
     text: String,
@@ -60,7 +62,12 @@ pub(crate) struct StderrParser {
 
 /// `"abc\n\tdef"` -> `"abc\ndef"`: the tabs PostgreSQL puts after each newline of a message.
 fn strip_continuation_tabs(text: &str) -> Cow<'_, str> {
-    if text.contains("\n\t") { Cow::Owned(text.replace("\n\t", "\n")) } else { Cow::Borrowed(text) }
+    // Most messages are one line: one `memchr`, not a substring searcher set up per record.
+    if memchr::memchr(b'\n', text.as_bytes()).is_some() && text.contains("\n\t") {
+        Cow::Owned(text.replace("\n\t", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// `%r`: `host(port)`, `[local]`, or a host alone.
@@ -78,6 +85,7 @@ impl StderrParser {
         Self {
             interpreter: PgLogInterpreter::new(options, zone, LogFormat::PgauditStderr),
             prefix,
+            memo: PrefixMemo::default(),
             open: None,
             text: String::new(),
             segments: Vec::new(),
@@ -240,7 +248,7 @@ impl RecordParser for StderrParser {
                 return output.reject(position, RejectReason::InvalidUtf8, error.to_string(), line);
             }
         };
-        if let Some(found) = self.prefix.match_line(text) {
+        if let Some(found) = self.prefix.match_line_memo(text, &mut self.memo) {
             if is_follow_up(found.severity) {
                 if self.continues_open_record(&found, text) {
                     if self.poison_if_too_large(line) {

@@ -27,6 +27,9 @@ struct Summary {
     /// By the enum, not its name: no string comparison per event.
     by_class: BTreeMap<StatementClass, u64>,
     by_role: BTreeMap<String, u64>,
+    /// The role of the last events and how many in a row had it, not yet in `by_role`: a
+    /// session's events come in runs, and a run costs one map lookup.
+    run: Option<(String, u64)>,
     failed: u64,
 }
 
@@ -34,17 +37,34 @@ impl Summary {
     /// Counts one event.
     fn add(&mut self, event: &AuditEvent) {
         *self.by_class.entry(event.class).or_default() += 1;
-        count(&mut self.by_role, event.role.as_deref().unwrap_or("(none)"));
+        let role = event.role.as_deref().unwrap_or("(none)");
+        match &mut self.run {
+            Some((last, events)) if last == role => *events += 1,
+            Some((last, events)) => {
+                count(&mut self.by_role, last, *events);
+                last.clear();
+                last.push_str(role);
+                *events = 1;
+            }
+            None => self.run = Some((role.to_owned(), 1)),
+        }
         self.failed += u64::from(!event.success);
+    }
+
+    /// Counts the last run of a role.
+    fn end_run(&mut self) {
+        if let Some((role, events)) = self.run.take() {
+            count(&mut self.by_role, &role, events);
+        }
     }
 }
 
-/// Adds one to `key`'s count, copying the key only the first time it is seen.
-fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
+/// Adds `events` to `key`'s count, copying the key only the first time it is seen.
+fn count(counts: &mut BTreeMap<String, u64>, key: &str, events: u64) {
     match counts.get_mut(key) {
-        Some(count) => *count += 1,
+        Some(count) => *count += events,
         None => {
-            counts.insert(key.to_owned(), 1);
+            counts.insert(key.to_owned(), events);
         }
     }
 }
@@ -73,6 +93,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<()> {
         summary.counts.add(reader.counts());
     }
     if args.summary {
+        summary.end_run();
         write_summary(&mut out, &summary).context("cannot write to stdout")?;
     }
     out.flush().context("cannot write to stdout")?;
@@ -133,6 +154,7 @@ mod tests {
             event.success = success;
             summary.add(&event);
         }
+        summary.end_run();
         let mut out = Vec::new();
         write_summary(&mut out, &summary).unwrap();
         let text = String::from_utf8(out).unwrap();
