@@ -89,10 +89,16 @@ fn next_long_field<'a>(rest: &mut &'a str, name: &str) -> Result<Cow<'a, str>, S
 /// A number field as `u64::from_str` reads it; up to 19 plain digits (which always fit) are
 /// summed in place.
 fn number(field: &str, name: &str) -> Result<u64, String> {
-    if (1..=19).contains(&field.len()) && field.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Ok(field.bytes().fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0')));
-    }
-    field.parse::<u64>().map_err(|_| format!("{name} is not a number"))
+    plain_number(field)
+        .map_or_else(|| field.parse::<u64>().map_err(|_| format!("{name} is not a number")), Ok)
+}
+
+/// `field` as a number when it is 1 to 19 plain digits (which always fit a `u64`): what
+/// `str::parse` gives for those, without its generic setup. `None` for anything else, which
+/// the caller parses the general way.
+pub(crate) fn plain_number(field: &str) -> Option<u64> {
+    ((1..=19).contains(&field.len()) && field.bytes().all(|byte| byte.is_ascii_digit()))
+        .then(|| field.bytes().fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0')))
 }
 
 fn logged(field: Cow<'_, str>) -> Option<Cow<'_, str>> {

@@ -75,7 +75,9 @@ fn split_host_port(value: &str) -> (Option<&str>, Option<u16>) {
     if let Some(inner) = value.strip_suffix(')')
         && let Some((host, port)) = inner.rsplit_once('(')
     {
-        return (Some(host), port.parse().ok());
+        let port =
+            crate::pgaudit::plain_number(port).map_or_else(|| port.parse().ok(), |port| port.try_into().ok());
+        return (Some(host), port);
     }
     (Some(value), None)
 }
@@ -209,7 +211,9 @@ impl StderrParser {
             timestamp,
             user: found.get(first_line, Escape::User),
             dbname: found.get(first_line, Escape::Database),
-            pid: found.get(first_line, Escape::Pid).and_then(|pid| pid.parse().ok()),
+            pid: found.get(first_line, Escape::Pid).and_then(|pid| {
+                crate::pgaudit::plain_number(pid).map_or_else(|| pid.parse().ok(), |pid| pid.try_into().ok())
+            }),
             remote_host,
             remote_port,
             session_id: found.get(first_line, Escape::SessionId),

@@ -11,7 +11,7 @@
 //! configured zone, UTC when none is configured.
 
 use chrono::offset::LocalResult;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::{OffsetName, Tz};
 
 /// Why a timestamp could not be read.
@@ -139,7 +139,9 @@ pub(crate) fn parse_pg_timestamp_in(text: &str, zone: Option<Tz>) -> Result<Date
 pub(crate) struct PgTimestampCache {
     /// The text of the last timestamp without its fraction (`2026-11-26 10:00:00 UTC`), the
     /// zone it was read in, and its instant.
-    second: Option<(String, Option<Tz>, DateTime<Utc>)>,
+    /// The instant is kept as UTC's naive time of a whole second, whose nanoseconds are
+    /// then set rather than added (no calendar arithmetic per record).
+    second: Option<(String, Option<Tz>, NaiveDateTime)>,
 }
 
 /// `YYYY-MM-DD HH:MM:SS.fraction rest` -> (`YYYY-MM-DD HH:MM:SS`, fraction digits, `rest`):
@@ -164,27 +166,30 @@ impl PgTimestampCache {
         };
         let nanos = || {
             let value = digits(fraction.as_bytes())?;
-            Some(TimeDelta::nanoseconds(i64::from(
-                value * 10u32.pow(9 - u32::try_from(fraction.len()).ok()?),
-            )))
+            value.checked_mul(10u32.checked_pow(9 - u32::try_from(fraction.len()).ok()?)?)
         };
         if let Some((key, key_zone, second)) = &self.second
             && *key_zone == zone
             && key.len() == head.len() + rest.len()
             && key.starts_with(head)
             && key.ends_with(rest)
-            && let Some(nanos) = nanos()
+            && let Some(at) = nanos().and_then(|nanos| second.with_nanosecond(nanos))
         {
-            return Ok(*second + nanos);
+            return Ok(at.and_utc());
         }
         let ts = parse_pg_timestamp_in(text, zone)?;
-        if let Some(nanos) = nanos() {
-            let (key, key_zone, second) = self.second.get_or_insert_with(|| (String::new(), zone, ts));
+        // Only a whole second whose nanoseconds the fraction alone gave is kept (not a leap
+        // second, whose nanoseconds go past one second).
+        if let Some(nanos) = nanos()
+            && ts.nanosecond() == nanos
+            && let Some(whole) = ts.naive_utc().with_nanosecond(0)
+        {
+            let (key, key_zone, second) = self.second.get_or_insert_with(|| (String::new(), zone, whole));
             key.clear();
             key.push_str(head);
             key.push_str(rest);
             *key_zone = zone;
-            *second = ts - nanos;
+            *second = whole;
         }
         Ok(ts)
     }
@@ -334,6 +339,11 @@ mod tests {
             // must not be reused for the other.
             "2026-11-26 10:00:02.250",
             "2026-11-26 10:00:02.750",
+            // A leap second, and the last nanosecond of a second.
+            "2016-12-31 23:59:60.500 UTC",
+            "2016-12-31 23:59:60.750 UTC",
+            "2026-11-26 10:00:02.999999999 UTC",
+            "2026-11-26 10:00:02.000000001 UTC",
         ];
         let mut cache = PgTimestampCache::default();
         for round in 0..2 {
