@@ -120,7 +120,7 @@ impl std::str::FromStr for LogFormat {
 }
 
 /// Where a raw record was read: a byte range of a file, or a Kafka offset.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub enum SourcePosition {
     /// A record read from a file (or stdin, named `-`).
     File {
@@ -141,6 +141,41 @@ pub enum SourcePosition {
         /// The record's offset in its partition.
         offset: i64,
     },
+}
+
+impl Clone for SourcePosition {
+    fn clone(&self) -> Self {
+        match self {
+            Self::File { file, line, offset } => {
+                Self::File { file: Arc::clone(file), line: *line, offset: *offset }
+            }
+            Self::Kafka { topic, partition, offset } => {
+                Self::Kafka { topic: Arc::clone(topic), partition: *partition, offset: *offset }
+            }
+        }
+    }
+
+    /// Keeps the file or topic name when it is the same shared one: a parser that remembers
+    /// each record's position takes no reference count per record.
+    fn clone_from(&mut self, source: &Self) {
+        match (self, source) {
+            (
+                Self::File { file, line, offset },
+                Self::File { file: source_file, line: source_line, offset: source_offset },
+            ) if Arc::ptr_eq(file, source_file) => {
+                *line = *source_line;
+                *offset = *source_offset;
+            }
+            (
+                Self::Kafka { topic, partition, offset },
+                Self::Kafka { topic: source_topic, partition: source_partition, offset: source_offset },
+            ) if Arc::ptr_eq(topic, source_topic) => {
+                *partition = *source_partition;
+                *offset = *source_offset;
+            }
+            (this, source) => *this = source.clone(),
+        }
+    }
 }
 
 impl fmt::Display for SourcePosition {
@@ -285,6 +320,32 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `clone_from` gives what `clone` gives, keeping the shared name when it is the same one.
+    #[test]
+    fn clone_from_keeps_a_shared_name_and_replaces_the_rest() {
+        let file: Arc<str> = Arc::from("pg.log");
+        let other: Arc<str> = Arc::from("pg.log");
+        let topic: Arc<str> = Arc::from("pg");
+        let mut position = SourcePosition::File { file: Arc::clone(&file), line: 1, offset: 0 };
+        let sources = [
+            SourcePosition::File { file: Arc::clone(&file), line: 7, offset: 700 },
+            SourcePosition::File { file: Arc::clone(&other), line: 8, offset: 800 },
+            SourcePosition::Kafka { topic: Arc::clone(&topic), partition: 2, offset: 9 },
+            SourcePosition::Kafka { topic: Arc::clone(&topic), partition: 1, offset: 10 },
+            SourcePosition::File { file: Arc::clone(&file), line: 9, offset: 900 },
+        ];
+        for source in &sources {
+            position.clone_from(source);
+            assert_eq!(&position, source);
+        }
+        let SourcePosition::File { file: kept, .. } = &position else { panic!("{position}") };
+        assert!(Arc::ptr_eq(kept, &file));
+        // The source positions and `position` hold the name: no reference was lost or leaked.
+        assert_eq!(Arc::strong_count(&file), 4);
+        assert_eq!(Arc::strong_count(&topic), 3);
+        assert_eq!(Arc::strong_count(&other), 2);
+    }
 
     fn sample() -> AuditEvent {
         let mut event = AuditEvent::new(

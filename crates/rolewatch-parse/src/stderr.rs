@@ -32,7 +32,6 @@ struct Segment {
 
 /// The record being assembled.
 struct OpenRecord {
-    position: SourcePosition,
     /// The prefix match of the first line (whose text starts the parser's buffer).
     found: PrefixMatch,
     /// The first line's length: it is `text[..first_line_len]`.
@@ -55,6 +54,9 @@ pub(crate) struct StderrParser {
     /// The last few lines' prefixes: a process's next line is matched by comparing bytes.
     memo: PrefixMemo,
     open: Option<OpenRecord>,
+    /// Where the open record's first line was read; kept between records so that the file's
+    /// shared name is not cloned and dropped per record.
+    position: Option<SourcePosition>,
     /// The open record's physical lines, joined by `\n`, as read (tabs included).
     text: String,
     segments: Vec<Segment>,
@@ -89,6 +91,7 @@ impl StderrParser {
             prefix,
             memo: PrefixMemo::default(),
             open: None,
+            position: None,
             text: String::new(),
             segments: Vec::new(),
         }
@@ -171,25 +174,25 @@ impl StderrParser {
         self.text.push_str(line);
         self.segments.clear();
         self.segments.push(Segment { severity: found.severity, start: found.message_start, end: line.len() });
-        self.open = Some(OpenRecord {
-            position: position.clone(),
-            found,
-            first_line_len: line.len(),
-            poisoned: None,
-        });
+        match &mut self.position {
+            Some(open_position) => open_position.clone_from(position),
+            None => self.position = Some(position.clone()),
+        }
+        self.open = Some(OpenRecord { found, first_line_len: line.len(), poisoned: None });
     }
 
     /// Hands the open record, if any, to the interpreter.
     fn complete(&mut self, output: &mut ParseOutput) {
         let Some(open) = self.open.take() else { return };
+        let Some(position) = &self.position else { return };
         let text = self.text.as_str();
         if let Some(poison) = open.poisoned {
-            return output.reject(&open.position, poison.reason, poison.detail, &poison.raw);
+            return output.reject(position, poison.reason, poison.detail, &poison.raw);
         }
         let first_line = text.get(..open.first_line_len).unwrap_or_default();
         let Some(timestamp) = self.prefix.time(&open.found, first_line) else {
             return output.reject(
-                &open.position,
+                position,
                 RejectReason::MissingField,
                 "the line has no time (its prefix stopped at %q before the time escape)",
                 text.as_bytes(),
@@ -223,7 +226,7 @@ impl StderrParser {
             statement: statement.as_deref(),
             application_name: found.get(first_line, Escape::Application),
         };
-        self.interpreter.interpret(&record, &open.position, text.as_bytes(), output);
+        self.interpreter.interpret(&record, position, text.as_bytes(), output);
     }
 }
 
@@ -300,7 +303,7 @@ impl RecordParser for StderrParser {
 
     fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
         self.interpreter.finish(output);
-        self.open.as_ref().map(|open| open.position.clone())
+        self.open.as_ref().and(self.position.clone())
     }
 }
 
