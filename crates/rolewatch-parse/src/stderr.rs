@@ -303,7 +303,7 @@ impl RecordParser for StderrParser {
 
     fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
         self.interpreter.finish(output);
-        self.open.as_ref().and(self.position.clone())
+        self.open.as_ref().and_then(|_| self.position.clone())
     }
 }
 
