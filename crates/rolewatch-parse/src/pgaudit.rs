@@ -101,6 +101,11 @@ pub(crate) fn plain_number(field: &str) -> Option<u64> {
         .then(|| field.bytes().fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0')))
 }
 
+/// `field` as `str::parse::<T>` reads it, plain digits by [`plain_number`]'s loop.
+pub(crate) fn parse_number<T: std::str::FromStr + TryFrom<u64>>(field: &str) -> Option<T> {
+    plain_number(field).map_or_else(|| field.parse().ok(), |value| value.try_into().ok())
+}
+
 fn logged(field: Cow<'_, str>) -> Option<Cow<'_, str>> {
     match field.as_ref() {
         "<not logged>" | "<previously logged>" => None,

@@ -77,9 +77,7 @@ fn split_host_port(value: &str) -> (Option<&str>, Option<u16>) {
     if let Some(inner) = value.strip_suffix(')')
         && let Some((host, port)) = inner.rsplit_once('(')
     {
-        let port =
-            crate::pgaudit::plain_number(port).map_or_else(|| port.parse().ok(), |port| port.try_into().ok());
-        return (Some(host), port);
+        return (Some(host), crate::pgaudit::parse_number(port));
     }
     (Some(value), None)
 }
@@ -214,9 +212,7 @@ impl StderrParser {
             timestamp,
             user: found.get(first_line, Escape::User),
             dbname: found.get(first_line, Escape::Database),
-            pid: found.get(first_line, Escape::Pid).and_then(|pid| {
-                crate::pgaudit::plain_number(pid).map_or_else(|| pid.parse().ok(), |pid| pid.try_into().ok())
-            }),
+            pid: found.get(first_line, Escape::Pid).and_then(crate::pgaudit::parse_number),
             remote_host,
             remote_port,
             session_id: found.get(first_line, Escape::SessionId),
