@@ -261,3 +261,65 @@ fn a_file_chunk_cut_by_age_before_a_crash_is_cut_the_same_way_after_it() {
     let verified = run_rolewatch(work.path(), &["verify", "--lake", "rolewatch-data"], &[]);
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
 }
+
+/// One successful pgAudit jsonlog `SELECT` by `app_reader` from `address` at `time` (UTC).
+fn reader_select(time: &str, address: &str, line: u32) -> String {
+    format!(
+        r#"{{"timestamp":"{time} UTC","user":"app_reader","dbname":"shop","pid":4242,"remote_host":"{address}","remote_port":50000,"session_id":"6b086f61.{line}","line_num":{line},"error_severity":"LOG","message":"AUDIT: SESSION,{line},1,READ,SELECT,,,SELECT 1,<none>","application_name":"report","backend_type":"client backend","query_id":0}}"#
+    ) + "\n"
+}
+
+/// What the detectors learn (here, `new_origin`'s origins per role and the start of its
+/// learning period) is saved while the daemon runs, not only when it stops cleanly: after a
+/// SIGKILL the restarted daemon still knows the origins seen before the crash, so an origin
+/// learned then raises nothing, a new one raises `new_origin`, and learning does not start over.
+#[test]
+fn what_the_detectors_learned_survives_a_crash() {
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("postgresql.json");
+    let config = format!(
+        "{}\n[state]\ncheckpoint_interval = \"100ms\"\n\n[detectors.new_origin]\nlearning_period = \"1h\"\n",
+        follow_config(&log, "200ms")
+    );
+    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
+    // Learning starts at 10:00; 10.0.0.2 comes after the learning period: a new origin.
+    let before = reader_select("2026-11-26 10:00:00.000", "10.0.0.1", 1)
+        + &reader_select("2026-11-26 12:00:00.000", "10.0.0.2", 2);
+    std::fs::write(&log, &before).unwrap();
+    let new_origins = |daemon: &Daemon| {
+        metric_value(
+            &daemon.scrape(),
+            "rolewatch_detect_alerts_total{detector=\"new_origin\",severity=\"low\"}",
+        )
+        .unwrap_or_default()
+    };
+    let saved = |daemon: &Daemon| {
+        metric_value(&daemon.scrape(), "rolewatch_detect_state_saved_timestamp_seconds").unwrap_or_default()
+    };
+
+    let first = Daemon::start(work.path(), &[], GENEROUS);
+    assert!(wait_until(GENEROUS, || new_origins(&first) >= 1.0), "no new_origin alert:\n{}", first.scrape());
+    assert!(wait_until(GENEROUS, || saved(&first) > 0.0), "the state was never saved:\n{}", first.scrape());
+    let stderr = first.kill();
+    let state = std::fs::read_to_string(work.path().join("rolewatch-state/detector-state.json"))
+        .unwrap_or_else(|error| panic!("no detector state after the crash ({error}):\n{stderr}"));
+    assert!(state.contains("10.0.0.2") && state.contains("2026-11-26T10:00:00Z"), "{state}");
+
+    // After the crash: an origin learned before it, and one never seen.
+    let after = reader_select("2026-11-26 13:00:00.000", "10.0.0.2", 3)
+        + &reader_select("2026-11-26 13:00:00.000", "10.0.0.3", 4);
+    std::fs::write(&log, before + &after).unwrap();
+    let second = Daemon::start(work.path(), &[], GENEROUS);
+    let stored = |daemon: &Daemon| {
+        metric_value(&daemon.scrape(), "rolewatch_lake_events_stored_total").unwrap_or_default()
+    };
+    assert!(wait_until(GENEROUS, || stored(&second) >= 2.0), "nothing stored:\n{}", second.scrape());
+    assert!(
+        wait_until(GENEROUS, || new_origins(&second) >= 1.0),
+        "learning started over:\n{}",
+        second.scrape()
+    );
+    assert_eq!(new_origins(&second), 1.0, "10.0.0.2 was learned before the crash; only 10.0.0.3 is new");
+    assert_eq!(stored(&second), 2.0, "the records stored before the crash are not stored again");
+    second.stop(GENEROUS);
+}

@@ -182,15 +182,29 @@ pub struct StateConfig {
     /// Directory for the alert outbox and the detectors' learned state (e.g. origins seen per
     /// role). Default: `./rolewatch-state`.
     pub path: PathBuf,
+    /// How often `rolewatch run` and `rolewatch ingest` save the detectors' learned state
+    /// while they run (they save it at a clean stop too), so that a crash loses at most this
+    /// much learning. Default `"1m"`.
+    pub checkpoint_interval: String,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
-        Self { path: PathBuf::from("./rolewatch-state") }
+        Self { path: PathBuf::from("./rolewatch-state"), checkpoint_interval: "1m".to_owned() }
     }
 }
 
 impl StateConfig {
+    /// `checkpoint_interval` as a duration; the error names the key.
+    pub fn checkpoint(&self) -> anyhow::Result<std::time::Duration> {
+        humantime::parse_duration(&self.checkpoint_interval).with_context(|| {
+            format!(
+                "[state] checkpoint_interval = {:?} is not a duration like \"1m\"",
+                self.checkpoint_interval
+            )
+        })
+    }
+
     /// Where undelivered alerts wait.
     pub fn outbox_dir(&self) -> PathBuf {
         self.path.join("outbox")

@@ -57,6 +57,9 @@ pub struct Metrics {
     /// `rolewatch_lake_last_manifest_timestamp_seconds`: when the newest manifest this process
     /// committed was created (Unix seconds).
     pub last_manifest_timestamp: IntGauge,
+    /// `rolewatch_detect_state_saved_timestamp_seconds`: when this process last saved the
+    /// detectors' learned state (Unix seconds).
+    pub detector_state_saved: IntGauge,
     /// `rolewatch_detect_alerts_total{detector,severity}`: alerts raised.
     pub alerts: IntCounterVec,
     /// `rolewatch_ready`: 1 when the pipeline can make progress (sources reachable), else 0.
@@ -144,6 +147,11 @@ impl Metrics {
                 "When the newest manifest this process committed was created (Unix seconds)",
             )
             .expect("valid metric"),
+            detector_state_saved: IntGauge::new(
+                "rolewatch_detect_state_saved_timestamp_seconds",
+                "When this process last saved the detectors' learned state (Unix seconds)",
+            )
+            .expect("valid metric"),
             alerts: counter_vec("rolewatch_detect_alerts_total", "Alerts raised", &["detector", "severity"]),
             ready: IntGauge::new("rolewatch_ready", "1 when the pipeline can make progress")
                 .expect("valid metric"),
@@ -187,6 +195,7 @@ impl Metrics {
         for collector in [
             Box::new(metrics.ready.clone()) as Box<dyn Collector>,
             Box::new(metrics.last_manifest_timestamp.clone()),
+            Box::new(metrics.detector_state_saved.clone()),
             Box::new(metrics.kafka_assigned.clone()),
             Box::new(metrics.kafka_lag.clone()),
             Box::new(metrics.kafka_stalled.clone()),

@@ -4,14 +4,14 @@
 //! [`Pipeline`]; they differ only in where chunks come from and when delivery happens.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use rolewatch_event::{Alert, SourcePosition};
+use rolewatch_event::{Alert, AuditEvent, SourcePosition};
 use rolewatch_lake::{
     CommitOutcome, CoveredRange, DeadLetter, Lake, LakeError, PutStatus, StreamId, WrittenFile,
 };
@@ -62,6 +62,18 @@ pub struct Pipeline {
     /// Where a chunk is recorded between its commit and its alerts reaching the outbox (`None`
     /// unless [`Pipeline::with_intents`] was called).
     intents: Option<Intents>,
+    /// Saving the detectors' learned state while running ([`Pipeline::with_checkpoints`]).
+    checkpoints: Option<Checkpoints>,
+}
+
+/// When the detectors' state was last saved, whether they saw events since, and which streams
+/// have a chunk detected whose alerts are not in the outbox yet (the state is saved only when
+/// there is none).
+struct Checkpoints {
+    interval: Duration,
+    last: Instant,
+    changed: bool,
+    unsaved: BTreeSet<StreamId>,
 }
 
 /// A step of a chunk's commit where [`crash_point`] can stop the process.
@@ -113,7 +125,26 @@ impl Pipeline {
             tally: LakeTally::default(),
             incidents: HashSet::new(),
             intents: None,
+            checkpoints: None,
         }
+    }
+
+    /// Saves the detectors' learned state every `interval` while running, at a moment when
+    /// every chunk detected has its alerts in the outbox (see [`DetectionRun::checkpoint`]),
+    /// so that a crash does not take all the learning since the last clean stop with it.
+    pub fn with_checkpoints(mut self, interval: Duration) -> Self {
+        self.checkpoints =
+            Some(Checkpoints { interval, last: Instant::now(), changed: false, unsaved: BTreeSet::new() });
+        self
+    }
+
+    /// Observes a chunk's events, and remembers that `stream` has alerts to save.
+    fn observe(&mut self, stream: &StreamId, events: &[AuditEvent]) -> anyhow::Result<Vec<Alert>> {
+        if let Some(checkpoints) = &mut self.checkpoints {
+            checkpoints.changed = true;
+            checkpoints.unsaved.insert(stream.clone());
+        }
+        self.detection.observe(events)
     }
 
     /// Records detection intents in `intents` (see [`crate::intents`]): a chunk committed just
@@ -125,8 +156,38 @@ impl Pipeline {
     }
 
     /// Says that the alerts of `stream`'s last chunk are in the outbox: its intent is dropped.
-    pub fn alerts_saved(&self, stream: &StreamId) -> anyhow::Result<()> {
-        self.intents.as_ref().map_or(Ok(()), |intents| intents.end(stream))
+    /// The detectors' state is saved then if a checkpoint is due ([`Pipeline::checkpoint_if_due`]).
+    pub fn alerts_saved(&mut self, stream: &StreamId) -> anyhow::Result<()> {
+        if let Some(intents) = &self.intents {
+            intents.end(stream)?;
+        }
+        if let Some(checkpoints) = &mut self.checkpoints {
+            checkpoints.unsaved.remove(stream);
+        }
+        self.checkpoint_if_due();
+        Ok(())
+    }
+
+    /// Saves the detectors' learned state if they saw events since the last save, the
+    /// checkpoint interval has passed, and every chunk detected has its alerts in the outbox.
+    /// The daemon also calls this when idle, so that a quiet source's last chunk is saved too.
+    /// A failure is logged: the next checkpoint, or the stop, saves the state.
+    pub fn checkpoint_if_due(&mut self) {
+        let Some(checkpoints) = &mut self.checkpoints else { return };
+        if !checkpoints.changed
+            || !checkpoints.unsaved.is_empty()
+            || checkpoints.last.elapsed() < checkpoints.interval
+        {
+            return;
+        }
+        checkpoints.last = Instant::now();
+        match self.detection.checkpoint() {
+            Ok(()) => {
+                checkpoints.changed = false;
+                self.metrics.detector_state_saved.set(Utc::now().timestamp());
+            }
+            Err(error) => tracing::warn!(error = %format!("{error:#}"), "cannot save the detectors' state"),
+        }
     }
 
     /// Detects again the chunks an earlier run committed but may not have detected (a crash
@@ -137,9 +198,10 @@ impl Pipeline {
     /// again, and the intent goes.
     pub async fn recover_detections(&mut self) -> anyhow::Result<(Vec<Alert>, Vec<StreamId>)> {
         let Some(intents) = &self.intents else { return Ok((Vec::new(), Vec::new())) };
+        let pending = intents.pending()?;
         let mut alerts = Vec::new();
         let mut streams = Vec::new();
-        for intent in intents.pending()? {
+        for intent in pending {
             let durable = self
                 .lake
                 .durable_position(&intent.stream)
@@ -161,7 +223,7 @@ impl Pipeline {
                     "a chunk was committed before the last stop but maybe not detected: detecting it again"
                 );
                 self.metrics.redetected_events.inc_by(events.len() as u64);
-                let raised = self.detection.observe(&events)?;
+                let raised = self.observe(&intent.stream, &events)?;
                 count_alerts(&self.metrics, &raised);
                 alerts.extend(raised);
             }
@@ -207,7 +269,7 @@ impl Pipeline {
                 if !interrupted {
                     return Ok(Vec::new());
                 }
-                let alerts = self.detection.observe(&chunk.events)?;
+                let alerts = self.observe(stream, &chunk.events)?;
                 count_alerts(&self.metrics, &alerts);
                 return Ok(alerts);
             }
@@ -267,7 +329,7 @@ impl Pipeline {
         self.metrics.dead_letters_stored.inc_by(dead_letters.len() as u64);
         self.metrics.flush_duration.observe(started.elapsed().as_secs_f64());
 
-        let alerts = self.detection.observe(&chunk.events)?;
+        let alerts = self.observe(stream, &chunk.events)?;
         count_alerts(&self.metrics, &alerts);
         Ok(alerts)
     }
@@ -312,7 +374,7 @@ impl Pipeline {
 
     /// Writes a heartbeat manifest if none was written for `interval`, so that a verifier can
     /// tell a quiet lake from a truncated one. A failure is logged and retried at the next call.
-    pub async fn heartbeat_if_idle(&self, interval: std::time::Duration) {
+    pub async fn heartbeat_if_idle(&self, interval: Duration) {
         match self.lake.heartbeat_if_idle(Utc::now(), interval).await {
             Ok(Some(manifest)) => {
                 tracing::debug!(seq = manifest.seq, "heartbeat manifest written");
@@ -605,6 +667,52 @@ mod tests {
         // A fresh detection run, as after a restart (the first one would only fold a repeat).
         let again = started().process("kafka", &stream, &chunk).await.unwrap();
         assert!(again.is_empty(), "a replay of a detected chunk raised {again:?}");
+    }
+
+    /// The learned state is saved only when every chunk detected has its alerts in the outbox:
+    /// saved while one had not, a crash would detect that chunk again against a state that
+    /// already learned from it, and its `new_origin` alerts would never be raised.
+    #[tokio::test]
+    async fn the_state_is_saved_only_when_no_chunk_waits_for_its_alerts() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let state_file = state.path().join("detector-state.json");
+        let detection =
+            DetectionRun::new(&crate::config::Config::default(), Some(state_file.clone())).unwrap();
+        let mut pipeline =
+            Pipeline::new(Lake::open_local(lake_dir.path()).unwrap(), detection, Arc::new(Metrics::new()))
+                .with_intents(Intents::new(state.path()))
+                .with_checkpoints(Duration::ZERO);
+        pipeline.checkpoint_if_due();
+        assert!(!state_file.exists(), "nothing was observed: nothing to save");
+
+        let (first, second) = (StreamId::for_kafka("pg", 1), StreamId::for_kafka("pg", 2));
+        let mut chunk = kafka_chunk(0, 2);
+        for event in &mut chunk.events {
+            event.role = Some("app_reader".into());
+            event.client_addr = Some("10.0.0.7".into());
+            event.success = true;
+        }
+        pipeline.process("kafka", &first, &chunk).await.unwrap();
+        let Chunk { events, rejected, .. } = kafka_chunk(0, 2);
+        let other = Chunk {
+            events,
+            rejected,
+            span: Span::Offsets { topic: "pg".to_owned(), partition: 2, first: 0, last: 2 },
+        };
+        pipeline.process("kafka", &second, &other).await.unwrap();
+        pipeline.checkpoint_if_due();
+        assert!(!state_file.exists(), "saved while two chunks' alerts were not in the outbox");
+        pipeline.alerts_saved(&first).unwrap();
+        assert!(!state_file.exists(), "saved while a chunk's alerts were not in the outbox");
+        pipeline.alerts_saved(&second).unwrap();
+        let saved = std::fs::read_to_string(&state_file).expect("saved once every chunk's alerts were");
+        assert!(saved.contains("10.0.0.7"), "{saved}");
+
+        // Saved again only after more events: the file is not rewritten by an idle daemon.
+        std::fs::remove_file(&state_file).unwrap();
+        pipeline.checkpoint_if_due();
+        assert!(!state_file.exists());
     }
 
     #[test]

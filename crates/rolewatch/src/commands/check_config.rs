@@ -40,6 +40,7 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
             .with_context(invalid)?;
     }
     config.lake.heartbeat().with_context(invalid)?;
+    config.state.checkpoint().with_context(invalid)?;
     Engine::new(&config.detection()).context("invalid detection settings").with_context(invalid)?;
     say(&format!("{}: valid", args.config.display()));
     Ok(())

@@ -53,7 +53,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let lake = config.lake.open()?;
     let detection = DetectionRun::new(&config, Some(config.state.detector_state_file()))?;
     let mut pipeline = Pipeline::new(lake, detection, Arc::new(Metrics::new()))
-        .with_intents(Intents::new(&config.state.path));
+        .with_intents(Intents::new(&config.state.path))
+        .with_checkpoints(config.state.checkpoint()?);
     let outbox = Outbox::open(&config)?;
     let mut rejects = RejectReporter::new(args.input.read.strict);
     let (recovered, streams) = pipeline.recover_detections().await?;

@@ -179,6 +179,18 @@ impl DetectionRun {
         Ok(raised)
     }
 
+    /// Saves the learned state now, as [`DetectionRun::finish`] does, so that a crash loses
+    /// only what was learned since. Open windows are not part of it. Call it only when every
+    /// chunk observed so far has its alerts in the outbox: a chunk detected again after a
+    /// crash (a detection intent) must meet the state from before it, or what it taught
+    /// would hide the alerts it raised.
+    pub fn checkpoint(&self) -> anyhow::Result<()> {
+        match &self.state_file {
+            Some(path) => save_state(path, &self.engine.export_state()),
+            None => Ok(()),
+        }
+    }
+
     /// Closes every open window, saves the state, and returns the alerts that raised (follow-ups
     /// of folded repeats) with the count per detector over the whole run. The alerts of
     /// [`DetectionRun::observe`] went to its callers; none are kept here (a daemon raises them

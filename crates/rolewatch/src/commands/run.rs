@@ -87,8 +87,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(section) => Some(KafkaRun::start(section.clone(), &lake).await?),
         None => None,
     };
-    let mut pipeline =
-        Pipeline::new(lake, detection, metrics.clone()).with_intents(Intents::new(&config.state.path));
+    let mut pipeline = Pipeline::new(lake, detection, metrics.clone())
+        .with_intents(Intents::new(&config.state.path))
+        .with_checkpoints(config.state.checkpoint()?);
     // Chunks committed just before the last stop whose alerts may not have reached the outbox.
     let (recovered, streams) = pipeline.recover_detections().await?;
     enqueue(&dispatcher, recovered).await?;
@@ -165,6 +166,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         }
         pipeline.heartbeat_if_idle(heartbeat).await;
+        pipeline.checkpoint_if_due();
         let flush = last_flush.elapsed() >= flush_interval;
         for file in &mut followed {
             poll_file(file, flush, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
