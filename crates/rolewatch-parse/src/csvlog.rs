@@ -126,7 +126,7 @@ impl RecordParser for CsvlogParser {
                 &raw,
             );
         }
-        let text = match std::str::from_utf8(line) {
+        let text = match crate::bytes::utf8(line) {
             Ok(text) => text,
             Err(error) => {
                 let (start, raw) = match self.partial.take() {

@@ -53,6 +53,7 @@
 //! assert_eq!(event.objects, ["public.orders"]);
 //! ```
 
+mod bytes;
 pub mod classify;
 mod csvlog;
 mod jsonlog;

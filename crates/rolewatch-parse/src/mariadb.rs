@@ -428,7 +428,7 @@ impl RecordParser for MariadbParser {
         if output.reject_if_too_large(line, position) {
             return;
         }
-        let text = match std::str::from_utf8(line) {
+        let text = match crate::bytes::utf8(line) {
             Ok(text) => text,
             Err(error) => return output.reject(position, RejectReason::InvalidUtf8, error.to_string(), line),
         };

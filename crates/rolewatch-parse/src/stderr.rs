@@ -127,7 +127,7 @@ impl StderrParser {
             poison.raw.extend_from_slice(line);
             return;
         }
-        match std::str::from_utf8(line) {
+        match crate::bytes::utf8(line) {
             Ok(text) => self.append_line(text),
             Err(error) => {
                 let raw = [self.text.as_bytes(), b"\n", line].concat();
@@ -244,7 +244,7 @@ impl RecordParser for StderrParser {
             output.reject_if_too_large(line, position);
             return;
         }
-        let text = match std::str::from_utf8(line) {
+        let text = match crate::bytes::utf8(line) {
             Ok(text) => text,
             Err(error) => {
                 self.complete(output);

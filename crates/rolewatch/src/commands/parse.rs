@@ -76,7 +76,9 @@ pub fn run(args: ParseArgs) -> anyhow::Result<()> {
     let mut rejects = RejectReporter::new(args.input.read.strict);
     let mut summary = Summary::default();
     for input in args.input.inputs() {
-        let mut reader = args.input.open(&input, 8192)?;
+        // 1,024 events (about 440 KB) stay in the core's cache between being written by the
+        // parser, read here and dropped; 8,192 (3.5 MB) did not, and cost 7% of a stderr parse.
+        let mut reader = args.input.open(&input, 1024)?;
         while let Some(chunk) = reader.next_chunk()? {
             rejects.report(&chunk.rejected)?;
             for event in &chunk.events {
