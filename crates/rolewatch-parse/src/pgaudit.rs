@@ -140,8 +140,7 @@ const SHORT_FIELDS: [&str; 7] =
 /// search per field. Returns them and the rest after the seventh comma.
 fn plain_short_fields(record: &str) -> Option<([Cow<'_, str>; 7], &str)> {
     let head = record.as_bytes().get(..64).unwrap_or(record.as_bytes());
-    let mut commas = crate::bytes::byte_mask(head, b',');
-    let quotes = crate::bytes::byte_mask(head, b'"');
+    let [mut commas, quotes] = crate::bytes::byte_masks(head, [b',', b'"']);
     let mut start = 0;
     let mut fields: [Cow<'_, str>; 7] = Default::default();
     for field in &mut fields {
