@@ -287,6 +287,24 @@ mod tests {
         }
     }
 
+    /// Strings with escapes at every offset from a 64-byte block's edge (and from the scanner's
+    /// eight-byte words), escaped backslashes before quotes included: the scanner reads what
+    /// serde_json reads.
+    #[test]
+    fn escapes_at_every_offset() {
+        for shift in 0..70 {
+            for message in [r#"a\\\"b"#, r#"\\"#, r#"x\"y\\\\"#, r#"\u00e9\n\"\\"#, r#"no escape"#] {
+                let line = format!(
+                    r#"{{"ps":"{}","message":"{message}","user":"u\"{message}","pid":7}}"#,
+                    "p".repeat(shift)
+                );
+                let scanned = scan_jsonlog(line.as_bytes());
+                assert!(scanned.is_some(), "{line}");
+                assert_eq!(scanned, serde(&line), "{line}");
+            }
+        }
+    }
+
     fn json_string() -> impl Strategy<Value = String> {
         prop::collection::vec(
             prop_oneof![any::<char>().prop_map(String::from), Just("\\\"".to_owned())],
