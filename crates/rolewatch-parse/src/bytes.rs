@@ -12,7 +12,7 @@ const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
 /// `0x7f` in every byte of a word.
 const LOW_SEVEN: u64 = u64::from_ne_bytes([0x7f; 8]);
 
-/// `word`'s bytes as a little-endian word, zero-padded when it is shorter than eight.
+/// `chunk` (at most eight bytes) as a little-endian word, zero-padded when it is shorter.
 fn load(chunk: &[u8]) -> u64 {
     u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_else(|_| {
         let mut word = [0u8; 8];

@@ -60,8 +60,9 @@ pub(crate) fn csv_field(text: &str) -> Result<(Cow<'_, str>, &str), String> {
 }
 
 /// Reads the next field and steps over the comma after it; `Err` names the missing field.
-/// For the short fields before the statement (type, ids, class, command, object): an
-/// unquoted one is found by a byte loop, which beats `memchr`'s setup on a few bytes.
+/// For the short fields before the statement (type, ids, class, command, object) when
+/// [`plain_short_fields`] cannot cut them: an unquoted one is found by a byte loop, which beats
+/// `memchr`'s setup on a few bytes.
 fn next_field<'a>(rest: &mut &'a str, name: &str) -> Result<Cow<'a, str>, String> {
     let bytes = rest.as_bytes();
     match bytes.first() {
