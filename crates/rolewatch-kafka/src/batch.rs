@@ -164,11 +164,38 @@ impl RecordBatch {
         );
     }
 
+    /// Keeps only the records for which `keep(topic, partition)` is true, in order, and the
+    /// bytes of their keys and values.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, i32) -> bool) {
+        let before = self.records.len();
+        self.records.retain(|record| keep(&record.topic, record.partition));
+        if self.records.len() == before {
+            return;
+        }
+        // Kept bytes move down in place: records are in buffer order, a key before its value.
+        let mut end = 0;
+        for record in &mut self.records {
+            if let Some(key) = &mut record.key {
+                *key = move_down(&mut self.bytes, key.clone(), &mut end);
+            }
+            record.payload = move_down(&mut self.bytes, record.payload.clone(), &mut end);
+        }
+        self.bytes.truncate(end);
+    }
+
     fn append(&mut self, bytes: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(bytes);
         start..self.bytes.len()
     }
+}
+
+/// Copies `bytes[range]` to `end` (at or below its start) and returns where it is now.
+fn move_down(bytes: &mut [u8], range: Range<usize>, end: &mut usize) -> Range<usize> {
+    let start = *end;
+    *end += range.len();
+    bytes.copy_within(range, start);
+    start..*end
 }
 
 #[cfg(test)]
@@ -210,5 +237,36 @@ mod tests {
         assert!(batch.is_empty());
         assert_eq!(batch.byte_len(), 0);
         assert_eq!(batch.iter().count(), 0);
+    }
+
+    #[test]
+    fn retain_keeps_the_chosen_records_with_their_bytes_and_nothing_else() {
+        let mut records = Vec::new();
+        for (offset, partition) in (0..12).zip([0, 1, 2].into_iter().cycle()) {
+            let key = format!("key-{offset}");
+            let mut kept = record(if offset % 4 == 0 { "b" } else { "a" }, offset, None, b"");
+            kept.partition = partition;
+            kept.key = (offset % 3 != 0).then(|| key.into_bytes());
+            kept.payload = format!("value {offset} of partition {partition}").into_bytes();
+            records.push(kept);
+        }
+        let mut batch = RecordBatch::default();
+        for record in &records {
+            batch.push_record(record);
+        }
+        batch.retain(|topic, partition| !(topic == "a" && partition == 1));
+        let expected: Vec<KafkaRecord> =
+            records.iter().filter(|r| !(r.topic == "a" && r.partition == 1)).cloned().collect();
+        let back: Vec<KafkaRecord> = batch.iter().map(|record| record.to_record()).collect();
+        assert_eq!(back, expected);
+        let bytes: usize =
+            expected.iter().map(|r| r.payload.len() + r.key.as_ref().map_or(0, Vec::len)).sum();
+        assert_eq!(batch.byte_len(), bytes, "the dropped records' bytes are gone");
+
+        batch.retain(|_, _| true);
+        assert_eq!(batch.iter().map(|record| record.to_record()).collect::<Vec<_>>(), expected);
+        batch.retain(|_, _| false);
+        assert!(batch.is_empty());
+        assert_eq!(batch.byte_len(), 0);
     }
 }

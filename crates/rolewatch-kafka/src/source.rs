@@ -245,8 +245,10 @@ impl KafkaSource {
     /// `batch` is cleared first. On [`Polled::Records`] it holds at least one record, oldest
     /// first; on [`Polled::Rebalance`] it is empty. The order is the consumer's: a batch ends
     /// where a rebalance happened, so records received after a rebalance are handed out after
-    /// it. Records at or below a partition's durable offset, records already handed out during
-    /// the assignment, and records of partitions no longer assigned are dropped here. An error
+    /// it, and records taken before it of the partitions it revoked are dropped (another member
+    /// may own them already; see [`KafkaSource::has_pending_rebalance`]). Records at or below a
+    /// partition's durable offset, records already handed out during the assignment, and
+    /// records of partitions no longer assigned are dropped here too. An error
     /// is transient (see [`KafkaSourceError::is_transient`]): log it and call again. An error
     /// met after some records were taken is returned by the next call, after those records.
     pub async fn next_batch(&mut self, batch: &mut RecordBatch) -> Result<Polled, KafkaSourceError> {
@@ -283,8 +285,23 @@ impl KafkaSource {
                 continue;
             }
             self.take_ready(batch);
+            // A rebalance served during the take: records of partitions it revoked stay in.
+            self.drain_rebalances();
+            drop_revoked(batch, &self.pending_events);
+            if batch.is_empty() {
+                continue;
+            }
             return Ok(Polled::Records);
         }
+    }
+
+    /// Whether a rebalance was served while the last batch was taken: its events are handed
+    /// out by the next call, at once. Handle them before anything else that could store a
+    /// partition (a flush by age): until then the caller may hold buffers of partitions the
+    /// group already gave to another member.
+    pub fn has_pending_rebalance(&mut self) -> bool {
+        self.drain_rebalances();
+        !self.pending_events.is_empty()
     }
 
     /// Takes the records librdkafka already fetched, without waiting, until `batch` is full,
@@ -459,6 +476,40 @@ impl KafkaSource {
     }
 }
 
+/// Takes out of `batch` the records of partitions that `pending` rebalances (served while the
+/// batch was taken) revoked, or all of them if the group protocol failed. They were fetched
+/// under the old assignment, and another member may own their partitions by now: storing them
+/// would race it (and leave files in the lake that no manifest lists). The new owner reads
+/// them again from the durable position.
+fn drop_revoked(batch: &mut RecordBatch, pending: &VecDeque<RebalanceEvent>) {
+    let mut revoked: Vec<&(String, i32)> = Vec::new();
+    for event in pending {
+        match event {
+            RebalanceEvent::Revoked { partitions, .. } => revoked.extend(partitions),
+            RebalanceEvent::Failed { .. } => {
+                batch.clear();
+                return;
+            }
+            RebalanceEvent::Assigned(_) => {}
+        }
+    }
+    if revoked.is_empty() {
+        return;
+    }
+    let before = batch.len();
+    batch.retain(|topic, partition| {
+        !revoked.iter().any(|(revoked_topic, revoked_partition)| {
+            *revoked_partition == partition && revoked_topic == topic
+        })
+    });
+    if batch.len() < before {
+        tracing::debug!(
+            dropped = before - batch.len(),
+            "dropped records of partitions revoked while they were taken"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,5 +545,46 @@ mod tests {
         assert!(floors.admit("t", 0, 13));
         floors.apply(&RebalanceEvent::Failed { reason: "x".to_owned() });
         assert!(floors.partitions().is_empty());
+    }
+
+    #[test]
+    fn records_of_partitions_revoked_during_the_take_leave_the_batch() {
+        let topic: Arc<str> = Arc::from("t");
+        let other: Arc<str> = Arc::from("u");
+        let fill = |batch: &mut RecordBatch| {
+            batch.clear();
+            for offset in 0..9 {
+                let partition = i32::try_from(offset % 3).unwrap_or(0);
+                batch.push(&topic, partition, offset, None, format!("t{offset}").as_bytes(), None);
+                batch.push(&other, partition, offset, None, format!("u{offset}").as_bytes(), None);
+            }
+        };
+        let positions = |batch: &RecordBatch| -> Vec<(String, i32, i64)> {
+            batch.iter().map(|r| (r.topic.to_string(), r.partition, r.offset)).collect()
+        };
+        let mut batch = RecordBatch::default();
+
+        fill(&mut batch);
+        drop_revoked(&mut batch, &VecDeque::new());
+        assert_eq!(batch.len(), 18, "no rebalance: every record stays");
+        drop_revoked(&mut batch, &VecDeque::from([RebalanceEvent::Assigned(vec![assigned("t", 3, None)])]));
+        assert_eq!(batch.len(), 18, "an assignment takes nothing away");
+
+        let revoke = |partitions: &[(&str, i32)]| RebalanceEvent::Revoked {
+            partitions: partitions.iter().map(|(t, p)| ((*t).to_owned(), *p)).collect(),
+            lost: false,
+        };
+        let pending = VecDeque::from([revoke(&[("t", 1)]), revoke(&[("u", 2), ("t", 0)])]);
+        drop_revoked(&mut batch, &pending);
+        let kept = positions(&batch);
+        assert_eq!(kept.len(), 9);
+        assert!(kept.iter().all(|(t, p, _)| (t == "t" && *p == 2) || (t == "u" && *p != 2)), "{kept:?}");
+        let payloads: Vec<&[u8]> = batch.iter().map(|r| r.payload).collect();
+        let expected: Vec<String> = kept.iter().map(|(t, _, offset)| format!("{t}{offset}")).collect();
+        assert_eq!(payloads, expected.iter().map(String::as_bytes).collect::<Vec<_>>());
+
+        fill(&mut batch);
+        drop_revoked(&mut batch, &VecDeque::from([RebalanceEvent::Failed { reason: "x".to_owned() }]));
+        assert!(batch.is_empty(), "a failed group protocol leaves no partition assigned");
     }
 }

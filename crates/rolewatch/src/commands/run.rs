@@ -150,16 +150,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 match polled {
                     Ok(Polled::Records) => {
                         store_kafka_records(kafka, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
-                    }
-                    Ok(Polled::Rebalance(event)) => {
-                        if let RebalanceEvent::Assigned(partitions) = &event {
-                            if let Err(error) = kafka.refresh_positions(pipeline.lake()).await {
-                                tracing::warn!(error = %format!("{error:#}"), "cannot read the lake's durable positions after a rebalance");
+                        // A rebalance served while the batch was taken is handled now, before
+                        // a flush by age could store a buffer of a partition no longer ours.
+                        while kafka.source.has_pending_rebalance() {
+                            if let Ok(Polled::Rebalance(event)) = kafka.source.next_batch(&mut kafka.batch).await {
+                                handle_rebalance(kafka, event, &pipeline, &metrics).await;
                             }
-                            kafka.adopt_declared_chunks(pipeline.lake(), partitions).await;
                         }
-                        kafka.rebalance(event, &metrics);
                     }
+                    Ok(Polled::Rebalance(event)) => handle_rebalance(kafka, event, &pipeline, &metrics).await,
                     Err(error) => tracing::warn!(%error, "kafka consumer error; retrying"),
                 }
                 continue;
@@ -243,6 +242,24 @@ async fn next_kafka_batch(kafka: Option<&mut KafkaRun>) -> Result<Polled, rolewa
         Some(kafka) => kafka.source.next_batch(&mut kafka.batch).await,
         None => std::future::pending().await,
     }
+}
+
+/// Applies a change of the consumer's assignment: newly assigned partitions resume after what
+/// the lake holds for them (other members may have stored them), and cut a chunk declared but
+/// not committed where it was declared; revoked ones drop what they buffered.
+async fn handle_rebalance(
+    kafka: &mut KafkaRun,
+    event: RebalanceEvent,
+    pipeline: &Pipeline,
+    metrics: &Metrics,
+) {
+    if let RebalanceEvent::Assigned(partitions) = &event {
+        if let Err(error) = kafka.refresh_positions(pipeline.lake()).await {
+            tracing::warn!(error = %format!("{error:#}"), "cannot read the lake's durable positions after a rebalance");
+        }
+        kafka.adopt_declared_chunks(pipeline.lake(), partitions).await;
+    }
+    kafka.rebalance(event, metrics);
 }
 
 /// Parses the records of the last poll into their partitions' buffers, storing each chunk as
