@@ -152,11 +152,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         store_kafka_records(kafka, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
                         // A rebalance served while the batch was taken is handled now, before
                         // a flush by age could store a buffer of a partition no longer ours.
-                        while kafka.source.has_pending_rebalance() {
-                            if let Ok(Polled::Rebalance(event)) = kafka.source.next_batch(&mut kafka.batch).await {
-                                handle_rebalance(kafka, event, &pipeline, &metrics).await;
-                            }
-                        }
+                        handle_pending_rebalances(kafka, &pipeline, &metrics).await;
                     }
                     Ok(Polled::Rebalance(event)) => handle_rebalance(kafka, event, &pipeline, &metrics).await,
                     Err(error) => tracing::warn!(%error, "kafka consumer error; retrying"),
@@ -177,6 +173,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     say("stopping: storing what was read, then delivering alerts");
     if let Some(kafka) = kafka.as_mut() {
+        // A poll cut short by the signal may have served a revocation: its buffers go first.
+        handle_pending_rebalances(kafka, &pipeline, &metrics).await;
         for ready in kafka.due(true) {
             store_kafka_chunk(kafka, ready, &mut pipeline, &dispatcher, &metrics, &mut rejects).await?;
         }
@@ -260,6 +258,16 @@ async fn handle_rebalance(
         kafka.adopt_declared_chunks(pipeline.lake(), partitions).await;
     }
     kafka.rebalance(event, metrics);
+}
+
+/// Handles the rebalances the consumer served but has not handed out yet (see
+/// [`rolewatch_kafka::KafkaSource::has_pending_rebalance`]); each comes out at once.
+async fn handle_pending_rebalances(kafka: &mut KafkaRun, pipeline: &Pipeline, metrics: &Metrics) {
+    while kafka.source.has_pending_rebalance() {
+        if let Ok(Polled::Rebalance(event)) = kafka.source.next_batch(&mut kafka.batch).await {
+            handle_rebalance(kafka, event, pipeline, metrics).await;
+        }
+    }
 }
 
 /// Parses the records of the last poll into their partitions' buffers, storing each chunk as
