@@ -21,6 +21,11 @@ fn load(chunk: &[u8]) -> u64 {
     }))
 }
 
+/// The first eight bytes of `bytes` as a little-endian word, zero-padded when there are fewer.
+pub(crate) fn load_prefix(bytes: &[u8]) -> u64 {
+    load(bytes.get(..8).unwrap_or(bytes))
+}
+
 /// `0x80` in each byte of `word` that equals the byte repeated in `pattern`, `0` elsewhere:
 /// exact (no carry crosses a byte).
 fn equal_bytes(word: u64, pattern: u64) -> u64 {

@@ -2,8 +2,9 @@
 //! string values escaped by `escape_json`, numbers, no nesting.
 //!
 //! serde_json spends most of its time on keys rolewatch never reads (`ps`, `vxid`,
-//! `backend_type`, ...). This scanner validates UTF-8 once for the line, skips unknown values with
-//! `memchr`, and unescapes only the strings it keeps. Anything it is not sure of (nested values,
+//! `backend_type`, ...). This scanner validates UTF-8 once for the line, recognizes each key by
+//! comparing a few words against the keys `jsonlog.c` writes, in the order it writes them
+//! ([`KEY_ORDER`]), skips unknown values with `memchr`, and unescapes only the strings it keeps. Anything it is not sure of (nested values,
 //! a duplicate key, a number that does not fit, invalid escapes, a missing brace) makes it give
 //! up with `None`, and the caller parses the line with serde_json, which then decides and words
 //! the error. A property test checks that both agree wherever the scanner answers.
@@ -156,6 +157,133 @@ fn is_json_number(raw: &str) -> bool {
     rest.is_empty()
 }
 
+/// The [`JsonlogLine`] field a key fills (`Other` for the keys rolewatch does not read); the
+/// discriminant is the field's bit in the scanner's mask of keys seen.
+#[derive(Clone, Copy)]
+enum Field {
+    Timestamp,
+    User,
+    Dbname,
+    Pid,
+    RemoteHost,
+    RemotePort,
+    SessionId,
+    ErrorSeverity,
+    StateCode,
+    Message,
+    Statement,
+    ApplicationName,
+    Other,
+}
+
+impl Field {
+    fn of(key: &str) -> Self {
+        match key {
+            "timestamp" => Self::Timestamp,
+            "user" => Self::User,
+            "dbname" => Self::Dbname,
+            "pid" => Self::Pid,
+            "remote_host" => Self::RemoteHost,
+            "remote_port" => Self::RemotePort,
+            "session_id" => Self::SessionId,
+            "error_severity" => Self::ErrorSeverity,
+            "state_code" => Self::StateCode,
+            "message" => Self::Message,
+            "statement" => Self::Statement,
+            "application_name" => Self::ApplicationName,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A key as `jsonlog.c` writes it, quoted and followed by its colon, as three little-endian
+/// words (zero-padded) with the masks of the bytes that are the key's: a line's next key is
+/// compared in at most three word compares, most candidates ruled out by the first.
+struct KnownKey {
+    words: [u64; 3],
+    masks: [u64; 3],
+    length: usize,
+    field: Field,
+}
+
+/// Builds a [`KnownKey`]; `text` is at most 24 bytes (a longer one fails to compile).
+const fn known(text: &'static [u8], field: Field) -> KnownKey {
+    assert!(text.len() <= 24, "a known key is at most three words");
+    let (mut words, mut masks) = ((0u64, 0u64, 0u64), (0u64, 0u64, 0u64));
+    let (mut index, mut rest) = (0, text);
+    while let Some((byte, tail)) = rest.split_first() {
+        let shift = (index % 8) * 8;
+        let (word, mask) = match index / 8 {
+            0 => (&mut words.0, &mut masks.0),
+            1 => (&mut words.1, &mut masks.1),
+            _ => (&mut words.2, &mut masks.2),
+        };
+        *word |= (*byte as u64) << shift;
+        *mask |= 0xff << shift;
+        index += 1;
+        rest = tail;
+    }
+    KnownKey {
+        words: [words.0, words.1, words.2],
+        masks: [masks.0, masks.1, masks.2],
+        length: text.len(),
+        field,
+    }
+}
+
+impl KnownKey {
+    /// Whether `rest` starts with the key, given its first three words.
+    fn starts(&self, words: &[u64; 3]) -> bool {
+        words.iter().zip(&self.words).zip(&self.masks).all(|((word, key), mask)| word & mask == *key)
+    }
+}
+
+/// Every key `jsonlog.c` writes (PostgreSQL 15 to 18), in the order it writes them. It leaves
+/// out keys whose value is null, and later versions may add keys, so a line's keys are looked
+/// for from the last one found onwards; one that is not there is read the general way.
+const KEY_ORDER: [KnownKey; 29] = [
+    known(b"\"timestamp\":", Field::Timestamp),
+    known(b"\"user\":", Field::User),
+    known(b"\"dbname\":", Field::Dbname),
+    known(b"\"pid\":", Field::Pid),
+    known(b"\"remote_host\":", Field::RemoteHost),
+    known(b"\"remote_port\":", Field::RemotePort),
+    known(b"\"session_id\":", Field::SessionId),
+    known(b"\"line_num\":", Field::Other),
+    known(b"\"ps\":", Field::Other),
+    known(b"\"session_start\":", Field::Other),
+    known(b"\"vxid\":", Field::Other),
+    known(b"\"txid\":", Field::Other),
+    known(b"\"error_severity\":", Field::ErrorSeverity),
+    known(b"\"state_code\":", Field::StateCode),
+    known(b"\"message\":", Field::Message),
+    known(b"\"detail\":", Field::Other),
+    known(b"\"hint\":", Field::Other),
+    known(b"\"internal_query\":", Field::Other),
+    known(b"\"internal_position\":", Field::Other),
+    known(b"\"context\":", Field::Other),
+    known(b"\"statement\":", Field::Statement),
+    known(b"\"cursor_position\":", Field::Other),
+    known(b"\"func_name\":", Field::Other),
+    known(b"\"file_name\":", Field::Other),
+    known(b"\"file_line_num\":", Field::Other),
+    known(b"\"application_name\":", Field::ApplicationName),
+    known(b"\"backend_type\":", Field::Other),
+    known(b"\"leader_pid\":", Field::Other),
+    known(b"\"query_id\":", Field::Other),
+];
+
+/// The key `rest` starts with, looked for in [`KEY_ORDER`] from `*next` on, and its length with
+/// quotes and colon; `*next` moves past it. `None` when it is none of those (a key out of order,
+/// a new one, whitespace before the colon, an escape in the key): read it the general way.
+fn known_key(rest: &[u8], next: &mut usize) -> Option<(Field, usize)> {
+    let word = |at: usize| crate::bytes::load_prefix(rest.get(at..).unwrap_or_default());
+    let words = [word(0), word(8), word(16)];
+    let (found, key) = KEY_ORDER.iter().enumerate().skip(*next).find(|(_, key)| key.starts(&words))?;
+    *next = found + 1;
+    Some((key.field, key.length))
+}
+
 enum Value<'a> {
     Text(Cow<'a, str>),
     Scalar(&'a str),
@@ -201,10 +329,22 @@ pub(crate) fn scan_jsonlog(line: &[u8]) -> Option<JsonlogLine<'_>> {
     if scanner.peek() == Some(b'}') {
         scanner.position += 1;
     } else {
+        let mut next_key = 0;
         loop {
-            scanner.expect(b'"')?;
-            let key = scanner.string()?;
-            scanner.expect(b':')?;
+            scanner.skip_whitespace();
+            let rest = text.as_bytes().get(scanner.position..).unwrap_or_default();
+            let field = match known_key(rest, &mut next_key) {
+                Some((field, length)) => {
+                    scanner.position += length;
+                    field
+                }
+                None => {
+                    scanner.expect(b'"')?;
+                    let key = scanner.string()?;
+                    scanner.expect(b':')?;
+                    Field::of(&key)
+                }
+            };
             scanner.skip_whitespace();
             let value = match scanner.peek()? {
                 b'"' => {
@@ -214,26 +354,28 @@ pub(crate) fn scan_jsonlog(line: &[u8]) -> Option<JsonlogLine<'_>> {
                 b'{' | b'[' => return None,
                 _ => Value::Scalar(scanner.scalar()?),
             };
-            let index = match key.as_ref() {
-                "timestamp" => text_field(&mut parsed.timestamp, value).map(|()| 0),
-                "user" => text_field(&mut parsed.user, value).map(|()| 1),
-                "dbname" => text_field(&mut parsed.dbname, value).map(|()| 2),
-                "pid" => number_field(&mut parsed.pid, value).map(|()| 3),
-                "remote_host" => text_field(&mut parsed.remote_host, value).map(|()| 4),
-                "remote_port" => number_field(&mut parsed.remote_port, value).map(|()| 5),
-                "session_id" => text_field(&mut parsed.session_id, value).map(|()| 6),
-                "error_severity" => text_field(&mut parsed.error_severity, value).map(|()| 7),
-                "state_code" => text_field(&mut parsed.state_code, value).map(|()| 8),
-                "message" => text_field(&mut parsed.message, value).map(|()| 9),
-                "statement" => text_field(&mut parsed.statement, value).map(|()| 10),
-                "application_name" => text_field(&mut parsed.application_name, value).map(|()| 11),
-                _ => Some(12),
+            match field {
+                Field::Timestamp => text_field(&mut parsed.timestamp, value),
+                Field::User => text_field(&mut parsed.user, value),
+                Field::Dbname => text_field(&mut parsed.dbname, value),
+                Field::Pid => number_field(&mut parsed.pid, value),
+                Field::RemoteHost => text_field(&mut parsed.remote_host, value),
+                Field::RemotePort => number_field(&mut parsed.remote_port, value),
+                Field::SessionId => text_field(&mut parsed.session_id, value),
+                Field::ErrorSeverity => text_field(&mut parsed.error_severity, value),
+                Field::StateCode => text_field(&mut parsed.state_code, value),
+                Field::Message => text_field(&mut parsed.message, value),
+                Field::Statement => text_field(&mut parsed.statement, value),
+                Field::ApplicationName => text_field(&mut parsed.application_name, value),
+                Field::Other => Some(()),
             }?;
-            if index < 12 {
-                if seen & (1 << index) != 0 {
+            // A key read twice: serde_json refuses the line, so the scanner leaves it to it.
+            if !matches!(field, Field::Other) {
+                let bit = 1u16 << field as u16;
+                if seen & bit != 0 {
                     return None;
                 }
-                seen |= 1 << index;
+                seen |= bit;
             }
             scanner.skip_whitespace();
             match scanner.peek()? {
@@ -285,6 +427,45 @@ mod tests {
         ] {
             assert!(scan_jsonlog(gives_up.as_bytes()).is_none(), "{gives_up}");
         }
+    }
+
+    /// The keys of a real pgAudit line (PostgreSQL 15 under pgbench) are all found in the table,
+    /// in order; a key out of order, an unknown one, one with an escape or with whitespace
+    /// before its colon is not (the general path reads those).
+    #[test]
+    fn the_keys_jsonlog_writes_are_found_in_order() {
+        let keys = [
+            "timestamp",
+            "user",
+            "dbname",
+            "pid",
+            "remote_host",
+            "remote_port",
+            "session_id",
+            "line_num",
+            "ps",
+            "session_start",
+            "vxid",
+            "txid",
+            "error_severity",
+            "message",
+            "application_name",
+            "backend_type",
+            "query_id",
+        ];
+        let mut next = 0;
+        for key in keys {
+            let text = format!("\"{key}\":\"value\"");
+            let (field, length) = known_key(text.as_bytes(), &mut next).unwrap_or_else(|| panic!("{key}"));
+            assert_eq!(length, key.len() + 3, "{key}");
+            assert_eq!(field as u8, Field::of(key) as u8, "{key}");
+        }
+        assert_eq!(next, KEY_ORDER.len(), "query_id is the last key");
+        let mut next = KEY_ORDER.iter().position(|key| matches!(key.field, Field::Message)).unwrap_or(0);
+        for not_found in [r#""user":"#, r#""usr":"#, r#""user" :"#, r#""us\u0065r":"#, r#""pi"#, ""] {
+            assert!(known_key(not_found.as_bytes(), &mut next).is_none(), "{not_found}");
+        }
+        assert!(known_key(br#""statement":"x""#, &mut next).is_some(), "a key after a few left out");
     }
 
     /// Strings with escapes at every offset from a 64-byte block's edge (and from the scanner's
