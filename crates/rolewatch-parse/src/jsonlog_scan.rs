@@ -100,13 +100,17 @@ impl<'a> Scanner<'a> {
     /// A number, `true`, `false` or `null`: the raw text.
     fn scalar(&mut self) -> Option<&'a str> {
         let start = self.position;
-        let length = self
-            .text
-            .as_bytes()
-            .get(start..)?
-            .iter()
-            .take_while(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'+' | b'.'))
-            .count();
+        let rest = self.text.as_bytes().get(start..)?;
+        let scalar_byte = |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'+' | b'.');
+        // The usual value: digits, no leading zero, then a delimiter. Valid as it is.
+        let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+        if (digits == 1 || (digits > 1 && rest.first() != Some(&b'0')))
+            && !rest.get(digits).is_some_and(scalar_byte)
+        {
+            self.position += digits;
+            return self.text.get(start..start + digits);
+        }
+        let length = rest.iter().take_while(|byte| scalar_byte(byte)).count();
         self.position += length;
         let raw = self.text.get(start..start + length)?;
         let valid = matches!(raw, "true" | "false" | "null") || is_json_number(raw);
@@ -413,6 +417,13 @@ mod tests {
                 "AUDIT: SESSION,1,1,WRITE,INSERT,,,\"INSERT INTO t (a, b) VALUES (1, 'x\ty')\",<none>,1 é😀"
             )
         );
+        for numbers in [
+            r#"{"pid":0,"remote_port":5432,"line_num":1e3,"txid":-0,"query_id":10.5}"#,
+            r#"{"pid":-7,"remote_port":9,"query_id":1E+2}"#,
+        ] {
+            assert_eq!(scan_jsonlog(numbers.as_bytes()), serde(numbers), "{numbers}");
+            assert!(scan_jsonlog(numbers.as_bytes()).is_some(), "{numbers}");
+        }
         for gives_up in [
             r#"{"pid":"7"}"#,
             r#"{"pid":7,"pid":8}"#,
@@ -422,6 +433,9 @@ mod tests {
             r#"{"message":"open"#,
             r#"{"message":"x"} trailing"#,
             r#"{"pid":01}"#,
+            r#"{"pid":00}"#,
+            r#"{"pid":12x}"#,
+            r#"{"pid":7-}"#,
             r#"{"ps":1.}"#,
             "{\"message\":\"raw\ncontrol\"}",
         ] {
