@@ -4,10 +4,10 @@
 //! serde_json spends most of its time on keys rolewatch never reads (`ps`, `vxid`,
 //! `backend_type`, ...). This scanner validates UTF-8 once for the line, recognizes each key by
 //! comparing a few words against the keys `jsonlog.c` writes, in the order it writes them
-//! ([`KEY_ORDER`]), skips unknown values with `memchr`, and unescapes only the strings it keeps. Anything it is not sure of (nested values,
-//! a duplicate key, a number that does not fit, invalid escapes, a missing brace) makes it give
-//! up with `None`, and the caller parses the line with serde_json, which then decides and words
-//! the error. A property test checks that both agree wherever the scanner answers.
+//! ([`KEY_ORDER`]), skips unknown values with `memchr`, and unescapes only the strings it keeps.
+//! Anything it is not sure of (nested values, a duplicate key, a number that does not fit,
+//! invalid escapes, a missing brace) makes it give up with `None`, and the caller parses the line
+//! with serde_json, which then decides and words the error. A property test checks that both agree wherever the scanner answers.
 
 use std::borrow::Cow;
 
@@ -163,7 +163,7 @@ fn is_json_number(raw: &str) -> bool {
 
 /// The [`JsonlogLine`] field a key fills (`Other` for the keys rolewatch does not read); the
 /// discriminant is the field's bit in the scanner's mask of keys seen.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Field {
     Timestamp,
     User,
@@ -181,58 +181,53 @@ enum Field {
 }
 
 impl Field {
+    /// The field of a key read the general way (out of order, or written another way).
     fn of(key: &str) -> Self {
-        match key {
-            "timestamp" => Self::Timestamp,
-            "user" => Self::User,
-            "dbname" => Self::Dbname,
-            "pid" => Self::Pid,
-            "remote_host" => Self::RemoteHost,
-            "remote_port" => Self::RemotePort,
-            "session_id" => Self::SessionId,
-            "error_severity" => Self::ErrorSeverity,
-            "state_code" => Self::StateCode,
-            "message" => Self::Message,
-            "statement" => Self::Statement,
-            "application_name" => Self::ApplicationName,
-            _ => Self::Other,
-        }
+        KEY_ORDER.iter().find(|known| known.name == key).map_or(Self::Other, |known| known.field)
     }
 }
 
-/// A key as `jsonlog.c` writes it, quoted and followed by its colon, as three little-endian
-/// words (zero-padded) with the masks of the bytes that are the key's: a line's next key is
-/// compared in at most three word compares, most candidates ruled out by the first.
+/// A key `jsonlog.c` writes, and the same key as it appears in a line, quoted and followed by
+/// its colon, as three little-endian words (zero-padded) with the masks of the bytes that are
+/// the key's: a line's next key is compared in at most three word compares, most candidates
+/// ruled out by the first.
 struct KnownKey {
+    name: &'static str,
     words: [u64; 3],
     masks: [u64; 3],
     length: usize,
     field: Field,
 }
 
-/// Builds a [`KnownKey`]; `text` is at most 24 bytes (a longer one fails to compile).
-const fn known(text: &'static [u8], field: Field) -> KnownKey {
-    assert!(text.len() <= 24, "a known key is at most three words");
+/// Builds a [`KnownKey`]; `"name":` is at most 24 bytes (a longer one fails to compile).
+const fn known(name: &'static str, field: Field) -> KnownKey {
+    let length = name.len() + 3;
+    assert!(length <= 24, "a known key is at most three words");
     let (mut words, mut masks) = ((0u64, 0u64, 0u64), (0u64, 0u64, 0u64));
-    let (mut index, mut rest) = (0, text);
-    while let Some((byte, tail)) = rest.split_first() {
+    let mut index = 0;
+    let mut rest = name.as_bytes();
+    while index < length {
+        let byte = if index == 0 || index == length - 2 {
+            b'"'
+        } else if index == length - 1 {
+            b':'
+        } else if let Some((byte, tail)) = rest.split_first() {
+            rest = tail;
+            *byte
+        } else {
+            0
+        };
         let shift = (index % 8) * 8;
         let (word, mask) = match index / 8 {
             0 => (&mut words.0, &mut masks.0),
             1 => (&mut words.1, &mut masks.1),
             _ => (&mut words.2, &mut masks.2),
         };
-        *word |= (*byte as u64) << shift;
+        *word |= (byte as u64) << shift;
         *mask |= 0xff << shift;
         index += 1;
-        rest = tail;
     }
-    KnownKey {
-        words: [words.0, words.1, words.2],
-        masks: [masks.0, masks.1, masks.2],
-        length: text.len(),
-        field,
-    }
+    KnownKey { name, words: [words.0, words.1, words.2], masks: [masks.0, masks.1, masks.2], length, field }
 }
 
 impl KnownKey {
@@ -246,35 +241,35 @@ impl KnownKey {
 /// out keys whose value is null, and later versions may add keys, so a line's keys are looked
 /// for from the last one found onwards; one that is not there is read the general way.
 const KEY_ORDER: [KnownKey; 29] = [
-    known(b"\"timestamp\":", Field::Timestamp),
-    known(b"\"user\":", Field::User),
-    known(b"\"dbname\":", Field::Dbname),
-    known(b"\"pid\":", Field::Pid),
-    known(b"\"remote_host\":", Field::RemoteHost),
-    known(b"\"remote_port\":", Field::RemotePort),
-    known(b"\"session_id\":", Field::SessionId),
-    known(b"\"line_num\":", Field::Other),
-    known(b"\"ps\":", Field::Other),
-    known(b"\"session_start\":", Field::Other),
-    known(b"\"vxid\":", Field::Other),
-    known(b"\"txid\":", Field::Other),
-    known(b"\"error_severity\":", Field::ErrorSeverity),
-    known(b"\"state_code\":", Field::StateCode),
-    known(b"\"message\":", Field::Message),
-    known(b"\"detail\":", Field::Other),
-    known(b"\"hint\":", Field::Other),
-    known(b"\"internal_query\":", Field::Other),
-    known(b"\"internal_position\":", Field::Other),
-    known(b"\"context\":", Field::Other),
-    known(b"\"statement\":", Field::Statement),
-    known(b"\"cursor_position\":", Field::Other),
-    known(b"\"func_name\":", Field::Other),
-    known(b"\"file_name\":", Field::Other),
-    known(b"\"file_line_num\":", Field::Other),
-    known(b"\"application_name\":", Field::ApplicationName),
-    known(b"\"backend_type\":", Field::Other),
-    known(b"\"leader_pid\":", Field::Other),
-    known(b"\"query_id\":", Field::Other),
+    known("timestamp", Field::Timestamp),
+    known("user", Field::User),
+    known("dbname", Field::Dbname),
+    known("pid", Field::Pid),
+    known("remote_host", Field::RemoteHost),
+    known("remote_port", Field::RemotePort),
+    known("session_id", Field::SessionId),
+    known("line_num", Field::Other),
+    known("ps", Field::Other),
+    known("session_start", Field::Other),
+    known("vxid", Field::Other),
+    known("txid", Field::Other),
+    known("error_severity", Field::ErrorSeverity),
+    known("state_code", Field::StateCode),
+    known("message", Field::Message),
+    known("detail", Field::Other),
+    known("hint", Field::Other),
+    known("internal_query", Field::Other),
+    known("internal_position", Field::Other),
+    known("context", Field::Other),
+    known("statement", Field::Statement),
+    known("cursor_position", Field::Other),
+    known("func_name", Field::Other),
+    known("file_name", Field::Other),
+    known("file_line_num", Field::Other),
+    known("application_name", Field::ApplicationName),
+    known("backend_type", Field::Other),
+    known("leader_pid", Field::Other),
+    known("query_id", Field::Other),
 ];
 
 /// The key `rest` starts with, looked for in [`KEY_ORDER`] from `*next` on, and its length with
@@ -448,34 +443,42 @@ mod tests {
     /// before its colon is not (the general path reads those).
     #[test]
     fn the_keys_jsonlog_writes_are_found_in_order() {
+        use Field::{
+            ApplicationName, Dbname, ErrorSeverity, Message, Other, Pid, RemoteHost, RemotePort, SessionId,
+            Timestamp, User,
+        };
         let keys = [
-            "timestamp",
-            "user",
-            "dbname",
-            "pid",
-            "remote_host",
-            "remote_port",
-            "session_id",
-            "line_num",
-            "ps",
-            "session_start",
-            "vxid",
-            "txid",
-            "error_severity",
-            "message",
-            "application_name",
-            "backend_type",
-            "query_id",
+            ("timestamp", Timestamp),
+            ("user", User),
+            ("dbname", Dbname),
+            ("pid", Pid),
+            ("remote_host", RemoteHost),
+            ("remote_port", RemotePort),
+            ("session_id", SessionId),
+            ("line_num", Other),
+            ("ps", Other),
+            ("session_start", Other),
+            ("vxid", Other),
+            ("txid", Other),
+            ("error_severity", ErrorSeverity),
+            ("message", Message),
+            ("application_name", ApplicationName),
+            ("backend_type", Other),
+            ("query_id", Other),
         ];
         let mut next = 0;
-        for key in keys {
+        for (key, expected) in keys {
             let text = format!("\"{key}\":\"value\"");
             let (field, length) = known_key(text.as_bytes(), &mut next).unwrap_or_else(|| panic!("{key}"));
             assert_eq!(length, key.len() + 3, "{key}");
-            assert_eq!(field as u8, Field::of(key) as u8, "{key}");
+            assert_eq!(field, expected, "{key}");
+            assert_eq!(Field::of(key), expected, "{key}: the general path");
         }
+        assert_eq!(Field::of("statement"), Field::Statement);
+        assert_eq!(Field::of("state_code"), Field::StateCode);
+        assert_eq!(Field::of("no_such_key"), Other);
         assert_eq!(next, KEY_ORDER.len(), "query_id is the last key");
-        let mut next = KEY_ORDER.iter().position(|key| matches!(key.field, Field::Message)).unwrap_or(0);
+        let mut next = KEY_ORDER.iter().position(|key| matches!(key.field, Message)).unwrap_or(0);
         for not_found in [r#""user":"#, r#""usr":"#, r#""user" :"#, r#""us\u0065r":"#, r#""pi"#, ""] {
             assert!(known_key(not_found.as_bytes(), &mut next).is_none(), "{not_found}");
         }
