@@ -286,13 +286,7 @@ fn what_the_detectors_learned_survives_a_crash() {
     let before = reader_select("2026-11-26 10:00:00.000", "10.0.0.1", 1)
         + &reader_select("2026-11-26 12:00:00.000", "10.0.0.2", 2);
     std::fs::write(&log, &before).unwrap();
-    let new_origins = |daemon: &Daemon| {
-        metric_value(
-            &daemon.scrape(),
-            "rolewatch_detect_alerts_total{detector=\"new_origin\",severity=\"low\"}",
-        )
-        .unwrap_or_default()
-    };
+    let new_origins = |daemon: &Daemon| alerts_raised(daemon, "new_origin", "low");
     let saved = |daemon: &Daemon| {
         metric_value(&daemon.scrape(), "rolewatch_detect_state_saved_timestamp_seconds").unwrap_or_default()
     };
@@ -322,4 +316,57 @@ fn what_the_detectors_learned_survives_a_crash() {
     assert_eq!(new_origins(&second), 1.0, "10.0.0.2 was learned before the crash; only 10.0.0.3 is new");
     assert_eq!(stored(&second), 2.0, "the records stored before the crash are not stored again");
     second.stop(GENEROUS);
+}
+
+/// A failed login of `app_reader` from 10.0.0.9 at `time`, as PostgreSQL's jsonlog writes it.
+fn failed_login(time: &str, line: u32) -> String {
+    format!(
+        r#"{{"timestamp":"{time} UTC","user":"app_reader","dbname":"shop","pid":{line},"remote_host":"10.0.0.9","remote_port":51000,"session_id":"6b086f62.{line}","line_num":2,"ps":"authentication","error_severity":"FATAL","state_code":"28P01","message":"password authentication failed for user \"app_reader\"","backend_type":"client backend","query_id":0}}"#
+    ) + "\n"
+}
+
+/// What the detectors were counting is saved while the daemon runs too: three failed logins
+/// before a SIGKILL and three after it, all within a minute, are one burst of more than five
+/// (`auth_failure_burst`), as they would be without the crash.
+#[test]
+fn a_burst_of_failed_logins_across_a_crash_is_counted_whole() {
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("postgresql.json");
+    let config = format!("{}\n[state]\ncheckpoint_interval = \"100ms\"\n", follow_config(&log, "200ms"));
+    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
+    let before: String =
+        (1..=3).map(|line| failed_login(&format!("2026-11-26 10:00:0{line}.000"), line)).collect();
+    std::fs::write(&log, &before).unwrap();
+    let bursts = |daemon: &Daemon| alerts_raised(daemon, "auth_failure_burst", "medium");
+    let state_file = work.path().join("rolewatch-state/detector-state.json");
+    let counted = |failures: usize| {
+        let state = std::fs::read_to_string(&state_file).unwrap_or_default();
+        let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+        state["windows"]["failed_logins_by_role"]["app_reader"]["recent"]
+            .as_array()
+            .is_some_and(|recent| recent.len() == failures)
+    };
+
+    let first = Daemon::start(work.path(), &[], GENEROUS);
+    assert!(wait_until(GENEROUS, || counted(3)), "the 3 failures were never saved:\n{}", first.scrape());
+    assert_eq!(bursts(&first), 0.0, "no burst yet");
+    first.kill();
+
+    let after: String =
+        (4..=6).map(|line| failed_login(&format!("2026-11-26 10:00:0{line}.000"), line)).collect();
+    std::fs::write(&log, before + &after).unwrap();
+    let second = Daemon::start(work.path(), &[], GENEROUS);
+    assert!(
+        wait_until(GENEROUS, || bursts(&second) >= 1.0),
+        "the failures counted before the crash were forgotten:\n{}",
+        second.scrape()
+    );
+    assert_eq!(bursts(&second), 1.0);
+    second.stop(GENEROUS);
+}
+
+/// How many alerts of `detector` with `severity` the daemon's metrics count.
+fn alerts_raised(daemon: &Daemon, detector: &str, severity: &str) -> f64 {
+    let series = format!("rolewatch_detect_alerts_total{{detector=\"{detector}\",severity=\"{severity}\"}}");
+    metric_value(&daemon.scrape(), &series).unwrap_or_default()
 }

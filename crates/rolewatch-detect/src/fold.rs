@@ -13,9 +13,13 @@
 
 use crate::fast::FastMap;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use rolewatch_event::{Alert, format_rfc3339};
 use sha2::{Digest, Sha256};
+
+use crate::state::DedupWindow;
 
 /// The length of an alert id in hex characters (128 bits).
 const ID_HEX_LEN: usize = 32;
@@ -113,6 +117,29 @@ impl Folder {
             if let Some(window) = self.windows.remove(&key) {
                 emit_follow_up(window, out);
             }
+        }
+        self.next_close = self.windows.values().map(|window| window.end).min();
+    }
+
+    /// The open windows, for the engine's saved state.
+    pub(crate) fn export(&self) -> BTreeMap<String, DedupWindow> {
+        self.windows
+            .iter()
+            .map(|(key, window)| {
+                let Window { end, first_id, folded } = window.clone();
+                (key.clone(), DedupWindow { end, first_id, folded })
+            })
+            .collect()
+    }
+
+    /// Reopens saved windows; a key already open keeps its window.
+    pub(crate) fn import(&mut self, windows: &BTreeMap<String, DedupWindow>) {
+        for (key, DedupWindow { end, first_id, folded }) in windows {
+            self.windows.entry(key.clone()).or_insert_with(|| Window {
+                end: *end,
+                first_id: first_id.clone(),
+                folded: folded.clone(),
+            });
         }
         self.next_close = self.windows.values().map(|window| window.end).min();
     }

@@ -78,7 +78,10 @@ pub use config::{
 };
 pub use engine::Engine;
 pub use error::ConfigError;
-pub use state::{EngineState, LearnedOrigins, STATE_VERSION, SourceSeen};
+pub use state::{
+    DedupWindow, EngineState, FailedLogins, LearnedOrigins, OpenWindows, RowBucket, RowsRead, STATE_VERSION,
+    SourceSeen,
+};
 
 /// The ids of every detector, in the order the engine runs them.
 pub const DETECTOR_IDS: [&str; 10] = [

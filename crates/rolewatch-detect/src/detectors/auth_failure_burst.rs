@@ -19,6 +19,7 @@ use super::{Alerts, Common, Detector, EventContext, alert_for, origin_phrase, wi
 use crate::ConfigError;
 use crate::patterns::parse_positive_duration;
 use crate::roles::RoleMap;
+use crate::state::{EngineState, FailedLogins};
 
 /// The detector id.
 pub const ID: &str = "auth_failure_burst";
@@ -73,6 +74,20 @@ struct Failures {
 }
 
 impl Failures {
+    fn export(&self) -> FailedLogins {
+        FailedLogins { recent: self.recent.iter().copied().collect(), last_burst: self.last_burst }
+    }
+
+    /// Adds saved failures (kept in time order, the newest `limit + 1`) and the later burst.
+    fn import(&mut self, saved: &FailedLogins, limit: usize) {
+        self.recent.extend(saved.recent.iter().copied());
+        self.recent.make_contiguous().sort_unstable();
+        while self.recent.len() > limit + 1 {
+            self.recent.pop_front();
+        }
+        self.last_burst = self.last_burst.max(saved.last_burst);
+    }
+
     /// Records a failure at `ts`; returns whether more than `limit` fall within `window`.
     fn record(&mut self, ts: DateTime<Utc>, limit: usize, window: TimeDelta) -> bool {
         let position = self.recent.iter().rposition(|&seen| seen <= ts).map_or(0, |index| index + 1);
@@ -250,6 +265,26 @@ impl Detector for AuthFailureBurst {
         };
         self.by_role.retain(|_, failures| live(failures));
         self.by_address.retain(|_, failures| live(failures));
+    }
+
+    fn export(&self, state: &mut EngineState) {
+        let export = |map: &FastMap<String, Failures>| {
+            map.iter().map(|(key, failures)| (key.clone(), failures.export())).collect()
+        };
+        state.windows.failed_logins_by_role = export(&self.by_role);
+        state.windows.failed_logins_by_address = export(&self.by_address);
+    }
+
+    fn import(&mut self, state: &EngineState) {
+        let limit = self.limit;
+        for (map, saved) in [
+            (&mut self.by_role, &state.windows.failed_logins_by_role),
+            (&mut self.by_address, &state.windows.failed_logins_by_address),
+        ] {
+            for (key, failures) in saved {
+                map.entry(key.clone()).or_default().import(failures, limit);
+            }
+        }
     }
 }
 

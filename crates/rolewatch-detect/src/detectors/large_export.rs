@@ -21,6 +21,7 @@ use super::{
 use crate::ConfigError;
 use crate::patterns::parse_positive_duration;
 use crate::roles::{RoleClass, RoleClasses, RoleMap};
+use crate::state::{EngineState, RowBucket, RowsRead};
 
 /// The detector id.
 pub const ID: &str = "large_export";
@@ -112,6 +113,29 @@ impl RowWindow {
 
     fn newest(&self) -> Option<DateTime<Utc>> {
         self.buckets.back().map(|(start, _, _)| *start)
+    }
+
+    fn export(&self) -> RowsRead {
+        RowsRead {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|&(start, rows, statements)| RowBucket { start, rows, statements })
+                .collect(),
+        }
+    }
+
+    /// A window of the saved buckets, in time order.
+    fn import(saved: &RowsRead) -> Self {
+        let mut window = RowWindow::default();
+        let mut buckets: Vec<&RowBucket> = saved.buckets.iter().collect();
+        buckets.sort_by_key(|bucket| bucket.start);
+        for bucket in buckets {
+            window.buckets.push_back((bucket.start, bucket.rows, bucket.statements));
+            window.rows = window.rows.saturating_add(bucket.rows);
+            window.statements = window.statements.saturating_add(bucket.statements);
+        }
+        window
     }
 }
 
@@ -307,6 +331,32 @@ impl Detector for LargeExport {
         }
         self.sessions.retain(|_, sessions| !sessions.is_empty());
         self.roles.retain(|_, window| live(window));
+    }
+
+    fn export(&self, state: &mut EngineState) {
+        state.windows.rows_by_session = self
+            .sessions
+            .iter()
+            .map(|(server, sessions)| {
+                let sessions = sessions.iter().map(|(session, window)| (session.clone(), window.export()));
+                (server.clone(), sessions.collect())
+            })
+            .collect();
+        state.windows.rows_by_role =
+            self.roles.iter().map(|(role, window)| (role.clone(), window.export())).collect();
+    }
+
+    /// Restores saved windows where this run has none yet (call before the first event).
+    fn import(&mut self, state: &EngineState) {
+        for (server, sessions) in &state.windows.rows_by_session {
+            let known = self.sessions.entry(server.clone()).or_default();
+            for (session, saved) in sessions {
+                known.entry(session.clone()).or_insert_with(|| RowWindow::import(saved));
+            }
+        }
+        for (role, saved) in &state.windows.rows_by_role {
+            self.roles.entry(role.clone()).or_insert_with(|| RowWindow::import(saved));
+        }
     }
 }
 

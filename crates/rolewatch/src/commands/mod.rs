@@ -179,8 +179,8 @@ impl DetectionRun {
         Ok(raised)
     }
 
-    /// Saves the learned state now, as [`DetectionRun::finish`] does, so that a crash loses
-    /// only what was learned since. Open windows are not part of it. Call it only when every
+    /// Saves the learned state and the open windows now, as [`DetectionRun::finish`] does, so
+    /// that a crash loses only what was seen since. Call it only when every
     /// chunk observed so far has its alerts in the outbox: a chunk detected again after a
     /// crash (a detection intent) must meet the state from before it, or what it taught
     /// would hide the alerts it raised.
