@@ -49,10 +49,21 @@ pub fn carrier_neutral(event: &AuditEvent) -> AuditEvent {
     event
 }
 
-/// Asserts two event lists are equal, showing the first difference.
+/// Asserts two carriers of the same log gave the same events, in the same order within each
+/// session, showing the first difference. The order between sessions may differ: a backend
+/// hands the logging collector one copy of a message per carrier, each its own write to the
+/// collector's pipe, so two backends logging at the same moment can interleave differently in
+/// each file.
 pub fn assert_same_events(left_name: &str, left: &[AuditEvent], right_name: &str, right: &[AuditEvent]) {
-    for (index, (a, b)) in left.iter().zip(right).enumerate() {
-        assert_eq!(a, b, "event {index} differs between {left_name} and {right_name}");
+    let by_session = |events: &[AuditEvent]| {
+        let mut events = events.to_vec();
+        // Stable: each session's events keep their order.
+        events.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+        events
+    };
+    let (left, right) = (by_session(left), by_session(right));
+    for (index, (a, b)) in left.iter().zip(&right).enumerate() {
+        assert_eq!(a, b, "event {index} (by session) differs between {left_name} and {right_name}");
     }
     assert_eq!(left.len(), right.len(), "{left_name} and {right_name} have different event counts");
 }
