@@ -24,20 +24,10 @@ use crate::state::DedupWindow;
 /// The length of an alert id in hex characters (128 bits).
 const ID_HEX_LEN: usize = 32;
 
-/// An open dedup window.
-#[derive(Debug, Clone)]
-struct Window {
-    end: DateTime<Utc>,
-    first_id: String,
-    /// The first folded occurrence (its summary, evidence and labels stand for all of them), with
-    /// the count, ts and last_ts of the folded ones.
-    folded: Option<Alert>,
-}
-
 /// The open dedup windows of all detectors.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Folder {
-    windows: FastMap<String, Window>,
+    windows: FastMap<String, DedupWindow>,
     next_close: Option<DateTime<Utc>>,
     /// Dedup keys are written here first (see `Alerts::key_unless_repeat`): a counted repeat
     /// allocates nothing.
@@ -82,8 +72,10 @@ impl Folder {
         if dedup_window > TimeDelta::zero() {
             let end = alert.ts + dedup_window;
             self.next_close = Some(self.next_close.map_or(end, |next| next.min(end)));
-            self.windows
-                .insert(alert.dedup_key.clone(), Window { end, first_id: alert.id.clone(), folded: None });
+            self.windows.insert(
+                alert.dedup_key.clone(),
+                DedupWindow { end, first_id: alert.id.clone(), folded: None },
+            );
         }
         out.push(alert);
     }
@@ -93,7 +85,7 @@ impl Folder {
     /// follow-up carries the first repeat's summary and evidence either way.
     pub(crate) fn count_repeat(&mut self, dedup_key: &str, ts: DateTime<Utc>) -> bool {
         match self.windows.get_mut(dedup_key) {
-            Some(Window { end, folded: Some(folded), .. }) if ts < *end => {
+            Some(DedupWindow { end, folded: Some(folded), .. }) if ts < *end => {
                 add_occurrences(folded, 1, ts, ts);
                 true
             }
@@ -123,23 +115,13 @@ impl Folder {
 
     /// The open windows, for the engine's saved state.
     pub(crate) fn export(&self) -> BTreeMap<String, DedupWindow> {
-        self.windows
-            .iter()
-            .map(|(key, window)| {
-                let Window { end, first_id, folded } = window.clone();
-                (key.clone(), DedupWindow { end, first_id, folded })
-            })
-            .collect()
+        self.windows.iter().map(|(key, window)| (key.clone(), window.clone())).collect()
     }
 
     /// Reopens saved windows; a key already open keeps its window.
     pub(crate) fn import(&mut self, windows: &BTreeMap<String, DedupWindow>) {
-        for (key, DedupWindow { end, first_id, folded }) in windows {
-            self.windows.entry(key.clone()).or_insert_with(|| Window {
-                end: *end,
-                first_id: first_id.clone(),
-                folded: folded.clone(),
-            });
+        for (key, window) in windows {
+            self.windows.entry(key.clone()).or_insert_with(|| window.clone());
         }
         self.next_close = self.windows.values().map(|window| window.end).min();
     }
@@ -165,7 +147,7 @@ fn add_occurrences(folded: &mut Alert, count: u64, ts: DateTime<Utc>, last_ts: D
     folded.last_ts = folded.last_ts.max(last_ts);
 }
 
-fn emit_follow_up(window: Window, out: &mut Vec<Alert>) {
+fn emit_follow_up(window: DedupWindow, out: &mut Vec<Alert>) {
     let Some(mut alert) = window.folded else {
         return;
     };

@@ -115,7 +115,8 @@ pub struct RowBucket {
     pub statements: u32,
 }
 
-/// An open dedup window: repeats of its key until `end` fold into one follow-up alert.
+/// An open dedup window: repeats of its key until `end` fold into one follow-up alert. The
+/// engine's folder holds its open windows in this shape, and saves them as they are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DedupWindow {
@@ -123,6 +124,7 @@ pub struct DedupWindow {
     pub end: DateTime<Utc>,
     /// The id of the alert that opened it.
     pub first_id: String,
-    /// The repeats folded so far, as the follow-up alert will report them.
+    /// The first folded repeat (its summary, evidence and labels stand for all of them), with
+    /// the count, ts and last_ts of the repeats folded so far.
     pub folded: Option<Alert>,
 }
