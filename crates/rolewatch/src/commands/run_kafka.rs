@@ -230,7 +230,17 @@ impl KafkaRun {
     /// Chunks due: stalled ones whose retry time has come first, then buffers older than the
     /// flush interval (never of a partition still stalled: its chunk goes first). `all` (at
     /// shutdown) takes every stalled chunk and every buffer now.
+    ///
+    /// None while the consumer has served a rebalance the run loop has not handled yet: a poll
+    /// that the run loop's `select!` dropped for a tick may have run librdkafka's revocation
+    /// callback, which gave the partitions up to the group at once. Cutting their buffers now
+    /// would store records another member is already reading (its chunk of them, cut
+    /// elsewhere, left unlisted by the lake's overlap check). The next poll hands the
+    /// rebalance out first; the chunks wait for the next tick.
     pub fn due(&mut self, all: bool) -> Vec<ReadyChunk> {
+        if self.source.has_pending_rebalance() {
+            return Vec::new();
+        }
         let now = Instant::now();
         let retry: Vec<PartitionKey> = self
             .stalled
@@ -364,5 +374,121 @@ mod tests {
         assert_eq!(waits[7], RETRY_MAX);
         assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
         assert_eq!(retry_delay(0), RETRY_FIRST);
+    }
+
+    /// The race behind an unlisted file in a two-member rebalance: the run loop's `select!`
+    /// drops a poll for its flush tick after librdkafka ran the revocation callback inside
+    /// it (the callback gave the partition up to the group; its event waits in the channel).
+    /// The flush by age must not cut the revoked partition's buffer then.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_chunk_is_cut_by_age_while_a_revocation_waits() {
+        use futures::FutureExt;
+        use rdkafka::ClientConfig;
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        use rolewatch_kafka::Polled;
+
+        let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+        cluster.create_topic("audit", 1, 1).unwrap();
+        let brokers = cluster.bootstrap_servers();
+        let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        for n in 0..3 {
+            let line = format!(
+                r#"{{"timestamp":"2026-11-26 10:00:0{n}.000 UTC","user":"app","dbname":"shop","pid":7,"session_id":"65.7","error_severity":"LOG","message":"AUDIT: SESSION,{n},1,READ,SELECT,TABLE,public.orders,SELECT 1,<none>"}}"#
+            );
+            producer.send(BaseRecord::to("audit").key("s").payload(&line)).unwrap();
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+
+        let client = [
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "100"),
+            ("partition.assignment.strategy", "range"),
+        ];
+        let mut section: KafkaSection = toml::from_str(&format!(
+            "brokers = [\"{brokers}\"]\ntopics = [\"audit\"]\ngroup_id = \"g\"\n\
+             format = \"pgaudit-jsonlog\"\nflush_interval = \"50ms\"\nchunk_events = 250\n"
+        ))
+        .unwrap();
+        for (key, value) in client {
+            section.client.insert(key.to_owned(), rolewatch_kafka::SettingValue::Inline(value.to_owned()));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open_local(dir.path()).unwrap();
+        let metrics = Metrics::new();
+        let mut kafka = KafkaRun::start(section, &lake).await.unwrap();
+        let wait = Duration::from_secs(30);
+
+        // This member takes the partition and buffers its three records (not a full chunk).
+        let mut buffered = 0;
+        tokio::time::timeout(wait, async {
+            while buffered < 3 {
+                let mut batch = std::mem::take(&mut kafka.batch);
+                match kafka.source.next_batch(&mut batch).await.unwrap() {
+                    Polled::Rebalance(event) => kafka.rebalance(event, &metrics),
+                    Polled::Records => {
+                        for record in batch.iter() {
+                            assert!(kafka.add(record).is_none(), "three records are not a full chunk");
+                            buffered += 1;
+                        }
+                    }
+                }
+                kafka.batch = batch;
+            }
+        })
+        .await
+        .expect("the records were not read");
+
+        // A second member joins: the group takes the partition back (eager protocol).
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let stop = stop.clone();
+            let mut config = ClientConfig::new();
+            config.set("bootstrap.servers", &brokers).set("group.id", "g");
+            for (key, value) in client {
+                config.set(key, value);
+            }
+            let consumer: BaseConsumer = config.create().unwrap();
+            std::thread::spawn(move || {
+                consumer.subscribe(&["audit"]).unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = consumer.poll(Duration::from_millis(50));
+                }
+            })
+        };
+
+        // Polls dropped after one try, as the run loop's select! drops one when a tick wins,
+        // until one of them served the revocation.
+        tokio::time::timeout(wait, async {
+            loop {
+                let mut batch = std::mem::take(&mut kafka.batch);
+                let polled = kafka.source.next_batch(&mut batch).now_or_never();
+                kafka.batch = batch;
+                assert!(polled.is_none(), "the poll returned {polled:?}: nothing more was produced");
+                if kafka.source.has_pending_rebalance() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the revocation was never served");
+
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let cut: Vec<PartitionKey> = kafka.due(false).into_iter().map(|ready| ready.key).collect();
+        assert!(cut.is_empty(), "cut by age while the revocation waited: {cut:?}");
+
+        // The next poll hands the revocation out; the buffer goes, unstored.
+        let mut batch = std::mem::take(&mut kafka.batch);
+        let polled = kafka.source.next_batch(&mut batch).await.unwrap();
+        kafka.batch = batch;
+        let Polled::Rebalance(event @ RebalanceEvent::Revoked { .. }) = polled else {
+            panic!("not the revocation: {polled:?}");
+        };
+        kafka.rebalance(event, &metrics);
+        assert!(kafka.buffers.pending().is_empty(), "the revoked partition's buffer is still there");
+        assert!(kafka.due(true).is_empty());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        other.join().unwrap();
     }
 }
