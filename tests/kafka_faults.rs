@@ -244,6 +244,63 @@ fn a_chunk_cut_by_age_before_a_crash_is_cut_the_same_way_after_it() {
     assert_exactly_once(&lake, 900, &before);
 }
 
+/// A member that lost a partition without knowing it yet (a zombie: frozen past the session
+/// timeout, or cut off from the broker but not from the store) cuts a chunk, declares it and
+/// writes its files while the partition's new owner has the same records buffered, cut
+/// elsewhere. The owner finds the other declaration at its chunk's start and cuts as declared:
+/// it writes the zombie's files again (identical) and commits them, then the rest, so that no
+/// file stays unlisted and the folders hold every record once.
+///
+/// The zombie is a second `rolewatch run` of another group on the same topic and lake, with
+/// chunks of 10 records, crashing after its first chunk's files; the owner buffers everything
+/// (a long flush interval) until it is stopped after the zombie wrote.
+#[test]
+fn a_chunk_declared_by_a_zombie_member_is_cut_as_declared() {
+    run_script("scripts/kafka.sh", &[Path::new("start")]);
+    let work = tempfile::tempdir().unwrap();
+    let id = unique();
+    let topic = format!("pgaudit.zombie.{id}");
+    let lake = work.path().join("lake");
+    let (owner_dir, zombie_dir) = (work.path().join("owner"), work.path().join("zombie"));
+    write_config(&owner_dir, &lake, &topic, &format!("rolewatch-owner-{id}"), "range");
+    write_config(&zombie_dir, &lake, &topic, &format!("rolewatch-zombie-{id}"), "range");
+    let edit = |dir: &Path, from: &str, to: &str| {
+        let config = std::fs::read_to_string(dir.join("rolewatch.toml")).unwrap();
+        assert!(config.contains(from), "the config has no {from}");
+        std::fs::write(dir.join("rolewatch.toml"), config.replace(from, to)).unwrap();
+    };
+    edit(&owner_dir, "flush_interval = \"200ms\"", "flush_interval = \"1h\"");
+    edit(
+        &zombie_dir,
+        "chunk_events = 250\n\n[source.kafka.client]",
+        "chunk_events = 10\n\n[source.kafka.client]",
+    );
+
+    produce(&topic, 0..120);
+    let owner = Daemon::start(&owner_dir, &[], GENEROUS);
+    assert!(wait_until(GENEROUS, || records_read(&owner) >= 120.0), "the owner did not read everything");
+    let zombie = Daemon::start(&zombie_dir, &[("ROLEWATCH_CRASH_AT", "after-files:1")], GENEROUS);
+    let (status, stderr) = zombie.wait_exit(GENEROUS);
+    let status = status.unwrap_or_else(|| panic!("the zombie did not crash:\n{stderr}"));
+    assert!(!status.success() && stderr.contains("ROLEWATCH_CRASH_AT"), "not the planted crash:\n{stderr}");
+    let left = event_files_on_disk(&lake);
+    assert_eq!(left.len(), 1, "the zombie's chunk is one file");
+    assert!(committed_files(&lake, "events/").is_empty(), "stored before the zombie's chunk was declared");
+    let before = snapshot(&lake);
+
+    // The owner stores what it buffered when it stops; a restart stores what that left.
+    let stopped = owner.stop(GENEROUS);
+    assert!(stopped.contains("cutting as declared"), "the zombie's declaration was not seen:\n{stopped}");
+    edit(&owner_dir, "flush_interval = \"1h\"", "flush_interval = \"200ms\"");
+    let owner = Daemon::start(&owner_dir, &[], GENEROUS);
+    let drained = wait_until(GENEROUS, || committed(&lake).len() >= 120);
+    let stderr = owner.stop(GENEROUS);
+    assert!(drained, "not everything was stored:\n{stopped}\n{stderr}");
+    let listed: BTreeSet<PathBuf> = committed_files(&lake, "events/").into_iter().collect();
+    assert!(listed.contains(&left[0]), "the zombie's file is still unlisted:\n{stopped}");
+    assert_exactly_once(&lake, 120, &before);
+}
+
 /// A chunk whose manifest was written just before a crash, before detection and the outbox: the
 /// restart finds it durable (so it is not read again) and must still raise its alerts. The
 /// detection intent the daemon left in its state directory makes it read the chunk back from

@@ -21,6 +21,33 @@ use crate::input::{Chunk, InputCounts, Span, SpareEvents, first_chunk_output, tr
 /// `(topic, partition)`.
 pub type PartitionKey = (String, i32);
 
+/// Splits a Kafka chunk after offset `after`: the records up to it, and those after it (`None`
+/// when there are none). An event belongs to the offset of its first line's record.
+pub fn split_chunk(chunk: Chunk, after: i64) -> (Chunk, Option<Chunk>) {
+    let Span::Offsets { topic, partition, first, last } = &chunk.span else { return (chunk, None) };
+    if after >= *last || after < *first {
+        return (chunk, None);
+    }
+    let (topic, partition, first, last) = (topic.clone(), *partition, *first, *last);
+    let in_head = |offset: Option<i64>| offset.is_none_or(|offset| offset <= after);
+    let (events, later_events) = chunk.events.into_iter().partition(|event| in_head(event.source_offset));
+    let (rejected, later_rejected) = chunk.rejected.into_iter().partition(|record| match record.position {
+        SourcePosition::Kafka { offset, .. } => in_head(Some(offset)),
+        SourcePosition::File { .. } => true,
+    });
+    let head = Chunk {
+        events,
+        rejected,
+        span: Span::Offsets { topic: topic.clone(), partition, first, last: after },
+    };
+    let tail = Chunk {
+        events: later_events,
+        rejected: later_rejected,
+        span: Span::Offsets { topic, partition, first: after + 1, last },
+    };
+    (head, Some(tail))
+}
+
 /// `[source.kafka]`: the consumer group and how its records are read. `Debug` shows client
 /// settings the way the Kafka crate does: secret values redacted.
 #[derive(Clone, Deserialize)]
@@ -266,6 +293,40 @@ impl KafkaBuffers {
         Some((StreamId::for_kafka(&key.0, key.1), chunk))
     }
 
+    /// Puts a cut chunk back at the front of its partition's buffer, as if it had not been cut
+    /// (`KafkaRun::recut`). Dropped when the partition has no buffer here any more (revoked
+    /// since): its new owner reads it again.
+    pub fn put_back(&mut self, key: &PartitionKey, chunk: Chunk) {
+        let Span::Offsets { first, last, .. } = chunk.span else { return };
+        let Some(buffer) = self.partitions.get_mut(&key.0).and_then(|topic| topic.get_mut(&key.1)) else {
+            return;
+        };
+        // Counted at the cut; they are counted again at the next one.
+        self.counts.events = self.counts.events.saturating_sub(chunk.events.len() as u64);
+        for rejected in &chunk.rejected {
+            if let Some(count) = self.counts.rejected.get_mut(&rejected.reason) {
+                *count = count.saturating_sub(1);
+            }
+        }
+        if buffer.first.is_none() {
+            buffer.since = Instant::now();
+        }
+        buffer.first = Some(first);
+        buffer.last = buffer.last.max(last);
+        let mut events = chunk.events;
+        events.append(&mut buffer.output.events);
+        buffer.output.events = events;
+        let mut rejected = chunk.rejected;
+        rejected.append(&mut buffer.output.rejected);
+        buffer.output.rejected = rejected;
+    }
+
+    /// The last offset buffered for `key`, if anything is.
+    pub fn buffered_last(&self, key: &PartitionKey) -> Option<i64> {
+        let buffer = self.partitions.get(&key.0)?.get(&key.1)?;
+        buffer.first.map(|_| buffer.last)
+    }
+
     /// Hands back a chunk once it is stored: the next cut of any partition fills its vector
     /// instead of faulting in fresh memory. One spare is shared by all partitions (chunks are
     /// stored one at a time), so the event vectors alive are one per partition plus one, where a
@@ -371,6 +432,57 @@ mod tests {
         );
         assert!(buffers.cut(&key).is_none(), "nothing buffered since the cut");
         assert_eq!(buffers.take_counts().lines, 3);
+    }
+
+    fn offsets(chunk: &Chunk) -> (Vec<Option<i64>>, Vec<String>) {
+        let events = chunk.events.iter().map(|event| event.source_offset).collect();
+        let rejected = chunk.rejected.iter().map(|record| record.position.to_string()).collect();
+        (events, rejected)
+    }
+
+    /// A chunk cut as another member declared it: split after the declared end, the rest put
+    /// back, and the next cut is that rest followed by what was read since, counted once.
+    #[test]
+    fn a_chunk_split_after_a_declared_end_and_put_back_is_cut_again_whole() {
+        let mut buffers = KafkaBuffers::new(section(100));
+        let mut garbage = record(43, 4);
+        garbage.payload = b"not json".to_vec();
+        add(&mut buffers, &[record(40, 1), record(41, 2), record(42, 3), garbage, record(44, 5)]);
+        let key = ("pg".to_owned(), 2);
+        let (_, chunk) = buffers.cut(&key).unwrap();
+
+        let (head, tail) = split_chunk(chunk.clone(), 41);
+        assert_eq!(head.span, Span::Offsets { topic: "pg".into(), partition: 2, first: 40, last: 41 });
+        assert_eq!(offsets(&head), (vec![Some(40), Some(41)], vec![]));
+        let tail = tail.expect("records after the declared end");
+        assert_eq!(tail.span, Span::Offsets { topic: "pg".into(), partition: 2, first: 42, last: 44 });
+        assert_eq!(offsets(&tail).0, [Some(42), Some(44)]);
+        assert_eq!(tail.rejected.len(), 1);
+        assert!(split_chunk(chunk.clone(), 44).1.is_none(), "nothing after the chunk's end");
+        assert!(split_chunk(chunk.clone(), 90).1.is_none());
+
+        assert_eq!(buffers.buffered_last(&key), None);
+        buffers.put_back(&key, tail.clone());
+        assert_eq!(buffers.buffered_last(&key), Some(44));
+        add(&mut buffers, &[record(45, 6)]);
+        let (_, again) = buffers.cut(&key).unwrap();
+        assert_eq!(again.span, Span::Offsets { topic: "pg".into(), partition: 2, first: 42, last: 45 });
+        assert_eq!(offsets(&again).0, [Some(42), Some(44), Some(45)]);
+        assert_eq!(offsets(&again).1, offsets(&tail).1);
+        let counts = buffers.take_counts();
+        // Five events and one reject were made: the put-back ones are not counted twice.
+        assert_eq!((counts.events, counts.rejected_total(), counts.lines), (5, 1, 6));
+    }
+
+    #[test]
+    fn a_chunk_put_back_for_a_revoked_partition_is_dropped() {
+        let mut buffers = KafkaBuffers::new(section(100));
+        add(&mut buffers, &[record(40, 1), record(41, 2)]);
+        let key = ("pg".to_owned(), 2);
+        let (_, chunk) = buffers.cut(&key).unwrap();
+        buffers.revoke(std::slice::from_ref(&key));
+        buffers.put_back(&key, chunk);
+        assert!(buffers.pending().is_empty());
     }
 
     /// A shipper may put several lines in one record (CRLF, blank lines, no final newline):

@@ -76,6 +76,26 @@ struct Checkpoints {
     unsaved: BTreeSet<StreamId>,
 }
 
+/// [`Pipeline::process`] found another range declared at a Kafka chunk's start and wrote
+/// nothing: a member of the group that lost the partition without knowing it yet (a zombie),
+/// or one that crashed after declaring it, cut the partition elsewhere, and may have written
+/// that chunk's files. The first declaration of a start stands, so the caller cuts the
+/// partition there (`KafkaRun::recut`): either writer then writes the same files and one
+/// manifest lists them, where writing this chunk would leave the other one's files unlisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeclaredOtherwise {
+    /// The last offset of the declared chunk.
+    pub last_offset: i64,
+}
+
+impl std::fmt::Display for DeclaredOtherwise {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "another chunk, ending at offset {}, was declared at this start", self.last_offset)
+    }
+}
+
+impl std::error::Error for DeclaredOtherwise {}
+
 /// A step of a chunk's commit where [`crash_point`] can stop the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CrashStep {
@@ -277,15 +297,32 @@ impl Pipeline {
         let range = covered_range(&chunk.span);
         let started = Instant::now();
         let dead_letters: Vec<DeadLetter> = chunk.rejected.iter().map(dead_letter).collect();
-        let written = async {
-            // Chunks are cut by age too (and a file grows), so a restart would not cut this one
-            // at the same place unless told: it reads this declaration (`KafkaRun`,
-            // `Pipeline::declared_file_chunk`).
-            let declared = self.lake.declare_chunk(stream, &range).await?;
-            if declared != range {
-                tracing::warn!(stream = stream.as_str(), ?declared, ?range,
-                    "another range was declared for this chunk's start (a zombie member of the group, or the file changed?); files of that one may stay unlisted");
+        // Chunks are cut by age too (and a file grows), so a restart would not cut this one at
+        // the same place unless told: it reads this declaration (`KafkaRun`,
+        // `Pipeline::declared_file_chunk`).
+        let declared = match self.lake.declare_chunk(stream, &range).await {
+            Ok(declared) => declared,
+            Err(error) => return Err(self.store_failed(error, source).await),
+        };
+        if declared != range {
+            if let (CoveredRange::Kafka { last_offset, .. }, CoveredRange::Kafka { .. }) = (&declared, &range)
+            {
+                tracing::warn!(
+                    stream = stream.as_str(),
+                    ?declared,
+                    ?range,
+                    "another chunk was declared at this start (a member of the group that lost the partition, or one that crashed): cutting as declared"
+                );
+                return Err(anyhow::Error::new(DeclaredOtherwise { last_offset: *last_offset }));
             }
+            tracing::warn!(
+                stream = stream.as_str(),
+                ?declared,
+                ?range,
+                "another range was declared for this chunk's start (the file changed?); files of that one may stay unlisted"
+            );
+        }
+        let written = async {
             let mut files = self.lake.write_events(stream, &chunk.events).await?;
             files.extend(self.lake.write_dead_letters(stream, &dead_letters).await?);
             Ok::<_, LakeError>(files)
@@ -713,6 +750,43 @@ mod tests {
         std::fs::remove_file(&state_file).unwrap();
         pipeline.checkpoint_if_due();
         assert!(!state_file.exists());
+    }
+
+    /// The Parquet files under `dir`.
+    fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                found.extend(parquet_files(&path));
+            } else if path.extension().is_some_and(|extension| extension == "parquet") {
+                found.push(path);
+            }
+        }
+        found
+    }
+
+    /// Another chunk declared at a Kafka chunk's start: nothing is written (its files would
+    /// stay unlisted beside the declared chunk's), and the caller learns where to cut.
+    #[tokio::test]
+    async fn a_kafka_chunk_declared_otherwise_writes_nothing() {
+        let lake_dir = tempfile::tempdir().unwrap();
+        let stream = StreamId::for_kafka("pg", 1);
+        let lake = Lake::open_local(lake_dir.path()).unwrap();
+        lake.declare_chunk(&stream, &durable(0, 4)).await.unwrap();
+        let detection = DetectionRun::new(&crate::config::Config::default(), None).unwrap();
+        let mut pipeline = Pipeline::new(lake, detection, Arc::new(Metrics::new()));
+
+        let error = pipeline.process("kafka", &stream, &kafka_chunk(0, 9)).await.unwrap_err();
+        assert_eq!(error.downcast_ref::<DeclaredOtherwise>(), Some(&DeclaredOtherwise { last_offset: 4 }));
+        assert_eq!(parquet_files(lake_dir.path()), Vec::<std::path::PathBuf>::new());
+
+        let (head, tail) = crate::kafka::split_chunk(kafka_chunk(0, 9), 4);
+        pipeline.process("kafka", &stream, &head).await.unwrap();
+        pipeline.process("kafka", &stream, &tail.unwrap()).await.unwrap();
+        assert_eq!(pipeline.tally.committed, 2);
+        let durable_now = pipeline.lake().durable_position(&stream).await.unwrap();
+        assert_eq!(durable_now.map(|range| range.resume_at()), Some(10));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::input::Chunk;
 use crate::intents::Intents;
 use crate::metrics::Metrics;
-use crate::pipeline::{Pipeline, RunSummary};
+use crate::pipeline::{DeclaredOtherwise, Pipeline, RunSummary};
 use crate::serve;
 use crate::tail::{TailChunk, Tailer};
 
@@ -310,7 +310,8 @@ async fn store_due_kafka_chunks(
     Ok(())
 }
 
-/// Stores a Kafka chunk; on failure the partition stalls (paused, chunk kept for a retry).
+/// Stores a Kafka chunk; on failure the partition stalls (paused, chunk kept for a retry). A
+/// chunk declared otherwise in the lake is cut as declared ([`KafkaRun::recut`]).
 async fn store_kafka_chunk(
     kafka: &mut KafkaRun,
     ready: ReadyChunk,
@@ -319,9 +320,16 @@ async fn store_kafka_chunk(
     metrics: &Metrics,
     rejects: &mut RejectReporter,
 ) -> anyhow::Result<()> {
-    match process(KAFKA_SOURCE, &ready.stream, &ready.chunk, pipeline, dispatcher, metrics, rejects).await {
-        Ok(()) => kafka.stored(ready, metrics),
-        Err(error) => kafka.stall(ready, &error, metrics),
+    let mut next = Some(ready);
+    while let Some(ready) = next.take() {
+        match process(KAFKA_SOURCE, &ready.stream, &ready.chunk, pipeline, dispatcher, metrics, rejects).await
+        {
+            Ok(()) => kafka.stored(ready, metrics),
+            Err(error) => match error.downcast_ref::<DeclaredOtherwise>() {
+                Some(declared) => next = kafka.recut(ready, declared.last_offset, metrics),
+                None => kafka.stall(ready, &error, metrics),
+            },
+        }
     }
     Ok(())
 }

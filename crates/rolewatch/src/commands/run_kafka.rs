@@ -289,11 +289,39 @@ impl KafkaRun {
         self.buffers.recycle(ready.chunk);
     }
 
+    /// A chunk [`crate::pipeline::Pipeline::process`] did not store because another chunk was
+    /// declared at its start ([`DeclaredOtherwise`](crate::pipeline::DeclaredOtherwise)): the
+    /// partition is cut as declared. A chunk longer than the declared one is split: the
+    /// declared part is returned, to be stored now, and the rest goes back to the front of the
+    /// partition's buffer. A shorter one goes back whole, and the partition is cut when it
+    /// reaches the declared end, as after a restart that found the declaration on assignment.
+    pub fn recut(&mut self, ready: ReadyChunk, declared_last: i64, metrics: &Metrics) -> Option<ReadyChunk> {
+        let ReadyChunk { key, stream, chunk } = ready;
+        let (head, tail) = crate::kafka::split_chunk(chunk, declared_last);
+        if let Some(tail) = tail {
+            self.buffers.put_back(&key, tail);
+            return Some(ReadyChunk { key, stream, chunk: head });
+        }
+        self.buffers.put_back(&key, head);
+        // A stalled partition was paused: it must read on to the declared end.
+        self.unpause(&key.0, key.1, metrics);
+        if self.buffers.buffered_last(&key).is_some_and(|last| last >= declared_last) {
+            return self.cut(&key);
+        }
+        self.declared.insert(key, declared_last);
+        None
+    }
+
     fn made_durable(&mut self, topic: &str, partition: i32, last: i64, metrics: &Metrics) {
         self.positions.set_durable(topic, partition, last);
         if let Err(error) = self.source.commit(topic, partition, last) {
             tracing::warn!(%topic, partition, %error, "cannot commit the offset to Kafka (progress is in the lake)");
         }
+        self.unpause(topic, partition, metrics);
+    }
+
+    /// Resumes a partition paused on a stalled chunk.
+    fn unpause(&mut self, topic: &str, partition: i32, metrics: &Metrics) {
         let labels = [topic, &partition.to_string()];
         if metrics.kafka_stalled.with_label_values(&labels).get() == 1 {
             metrics.kafka_stalled.with_label_values(&labels).set(0);
