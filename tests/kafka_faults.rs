@@ -257,13 +257,9 @@ fn a_chunk_cut_by_age_before_a_crash_is_cut_the_same_way_after_it() {
 #[test]
 fn a_chunk_declared_by_a_zombie_member_is_cut_as_declared() {
     run_script("scripts/kafka.sh", &[Path::new("start")]);
-    let work = tempfile::tempdir().unwrap();
-    let id = unique();
-    let topic = format!("pgaudit.zombie.{id}");
-    let lake = work.path().join("lake");
-    let (owner_dir, zombie_dir) = (work.path().join("owner"), work.path().join("zombie"));
-    write_config(&owner_dir, &lake, &topic, &format!("rolewatch-owner-{id}"), "range");
-    write_config(&zombie_dir, &lake, &topic, &format!("rolewatch-zombie-{id}"), "range");
+    let Consumer { work, topic, lake } = consumer("zombie");
+    let (owner_dir, zombie_dir) = (work.path().to_path_buf(), work.path().join("zombie"));
+    write_config(&zombie_dir, &lake, &topic, &format!("{topic}.other-group"), "range");
     let edit = |dir: &Path, from: &str, to: &str| {
         let config = std::fs::read_to_string(dir.join("rolewatch.toml")).unwrap();
         assert!(config.contains(from), "the config has no {from}");

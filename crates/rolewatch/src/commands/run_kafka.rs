@@ -489,9 +489,7 @@ mod tests {
         // until one of them served the revocation.
         tokio::time::timeout(wait, async {
             loop {
-                let mut batch = std::mem::take(&mut kafka.batch);
-                let polled = kafka.source.next_batch(&mut batch).now_or_never();
-                kafka.batch = batch;
+                let polled = kafka.source.next_batch(&mut kafka.batch).now_or_never();
                 assert!(polled.is_none(), "the poll returned {polled:?}: nothing more was produced");
                 if kafka.source.has_pending_rebalance() {
                     break;
@@ -507,9 +505,7 @@ mod tests {
         assert!(cut.is_empty(), "cut by age while the revocation waited: {cut:?}");
 
         // The next poll hands the revocation out; the buffer goes, unstored.
-        let mut batch = std::mem::take(&mut kafka.batch);
-        let polled = kafka.source.next_batch(&mut batch).await.unwrap();
-        kafka.batch = batch;
+        let polled = kafka.source.next_batch(&mut kafka.batch).await.unwrap();
         let Polled::Rebalance(event @ RebalanceEvent::Revoked { .. }) = polled else {
             panic!("not the revocation: {polled:?}");
         };
