@@ -69,6 +69,55 @@ pub(crate) fn byte_masks<const N: usize>(block: &[u8], needles: [u8; N]) -> [u64
     masks
 }
 
+/// The bytes of JSON text a scanner looks for first, a bit per byte of a 64-byte block (bit `i`
+/// for byte `i`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct JsonMasks {
+    pub(crate) quotes: u64,
+    pub(crate) backslashes: u64,
+    /// Bytes below 0x20, which JSON forbids raw inside strings.
+    pub(crate) controls: u64,
+}
+
+/// [`JsonMasks`] of a 64-byte block, 16 bytes at a time with the SSE2 instructions every x86-64
+/// has (through `safe_arch`): about a dozen instructions per 16 bytes where looking at each byte
+/// costs a branch.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+pub(crate) fn json_masks(block: &[u8; 64]) -> JsonMasks {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let quote = set_splat_i8_m128i(b'"' as i8);
+    let backslash = set_splat_i8_m128i(b'\\' as i8);
+    let last_control = set_splat_i8_m128i(0x1f);
+    let mut masks = JsonMasks::default();
+    for (index, chunk) in block.chunks_exact(16).enumerate() {
+        let Ok(chunk) = <&[u8; 16]>::try_from(chunk) else { continue };
+        let bytes = load_unaligned_m128i(chunk);
+        // `move_mask` sets the low 16 bits of the `i32`, one per byte.
+        let bits = |mask| u64::from(move_mask_i8_m128i(mask).cast_unsigned()) << (16 * index);
+        masks.quotes |= bits(cmp_eq_mask_i8_m128i(bytes, quote));
+        masks.backslashes |= bits(cmp_eq_mask_i8_m128i(bytes, backslash));
+        // A byte is at most 0x1f when the smaller of it and 0x1f is itself.
+        masks.controls |= bits(cmp_eq_mask_i8_m128i(min_u8_m128i(bytes, last_control), bytes));
+    }
+    masks
+}
+
+/// [`JsonMasks`] of a 64-byte block, one byte at a time (targets without SSE2).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+pub(crate) fn json_masks(block: &[u8; 64]) -> JsonMasks {
+    let mut masks = JsonMasks::default();
+    for (index, byte) in block.iter().enumerate() {
+        let bit = 1u64 << index;
+        masks.quotes |= if *byte == b'"' { bit } else { 0 };
+        masks.backslashes |= if *byte == b'\\' { bit } else { 0 };
+        masks.controls |= if *byte < 0x20 { bit } else { 0 };
+    }
+    masks
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -101,6 +150,18 @@ mod tests {
                 find_either(&bytes, b'"', b'\\'),
                 bytes.iter().position(|byte| matches!(byte, b'"' | b'\\'))
             );
+        }
+
+        #[test]
+        fn json_masks_mark_quotes_backslashes_and_controls(block in prop::collection::vec(prop::sample::select(vec![b'a', b'"', b'\\', 0, 0x1f, 0x20, 0x7f, 0x80, 0x9f, 0xff, b'\n']), 64)) {
+            let expected = |wanted: &dyn Fn(u8) -> bool| {
+                block.iter().enumerate().filter(|(_, byte)| wanted(**byte)).fold(0u64, |mask, (index, _)| mask | 1 << index)
+            };
+            let block: [u8; 64] = block.as_slice().try_into().unwrap();
+            let masks = json_masks(&block);
+            prop_assert_eq!(masks.quotes, expected(&|byte| byte == b'"'));
+            prop_assert_eq!(masks.backslashes, expected(&|byte| byte == b'\\'));
+            prop_assert_eq!(masks.controls, expected(&|byte| byte < 0x20));
         }
 
         #[test]

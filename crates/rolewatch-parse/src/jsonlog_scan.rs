@@ -2,23 +2,117 @@
 //! string values escaped by `escape_json`, numbers, no nesting.
 //!
 //! serde_json spends most of its time on keys rolewatch never reads (`ps`, `vxid`,
-//! `backend_type`, ...). This scanner validates UTF-8 once for the line, recognizes each key by
-//! comparing a few words against the keys `jsonlog.c` writes, in the order it writes them
-//! ([`KEY_ORDER`]), skips unknown values with `memchr`, and unescapes only the strings it keeps.
-//! Anything it is not sure of (nested values, a duplicate key, a number that does not fit,
-//! invalid escapes, a missing brace) makes it give up with `None`, and the caller parses the line
-//! with serde_json, which then decides and words the error. A property test checks that both agree wherever the scanner answers.
+//! `backend_type`, ...). This scanner first finds the line's quotes and backslashes 16 bytes at
+//! a time ([`QuoteIndex`], which also rules out raw control characters) and validates UTF-8 once.
+//! [`scan_plain`] then reads the line as `jsonlog.c` writes it: each key recognized by comparing
+//! a few words against the keys it writes, in its order ([`KEY_ORDER`]), each string's end the
+//! next quote in the index, only strings with escapes unescaped. A line written any other way
+//! (whitespace, keys out of order or unknown, `null`, fractions) is read again by
+//! [`scan_general`]. Anything that one is not sure of (nested values, a duplicate key, a number
+//! that does not fit, invalid escapes, a missing brace) makes it give up with `None`, and the
+//! caller parses the line with serde_json, which then decides and words the error. Property
+//! tests check that both agree wherever the scanner answers.
 
 use std::borrow::Cow;
 
 use crate::jsonlog::JsonlogLine;
 
-struct Scanner<'a> {
+struct Scanner<'a, 'q> {
     text: &'a str,
     position: usize,
+    quotes: &'q QuoteIndex,
 }
 
-impl<'a> Scanner<'a> {
+/// How many 64-byte blocks of a line the [`QuoteIndex`] covers. Past them (a long statement),
+/// strings are searched for their end as before.
+const INDEXED_BLOCKS: usize = 16;
+
+/// Where the quotes and backslashes of a line's first `INDEXED_BLOCKS` blocks are, a bit per
+/// byte, found 16 bytes at a time ([`crate::bytes::json_masks`]): a string's end is then the
+/// next bit, not a search. The same pass rules out raw control characters for the whole line.
+struct QuoteIndex {
+    quotes: [u64; INDEXED_BLOCKS],
+    backslashes: [u64; INDEXED_BLOCKS],
+}
+
+impl QuoteIndex {
+    /// The index of `line`, or `None` when it holds a raw control character: `jsonlog.c` writes
+    /// none, not even between tokens, so serde_json decides such a line.
+    fn new(line: &[u8]) -> Option<Self> {
+        let mut index = Self { quotes: [0; INDEXED_BLOCKS], backslashes: [0; INDEXED_BLOCKS] };
+        let mut blocks = line.chunks_exact(64);
+        let mut add = |block: usize, masks: crate::bytes::JsonMasks| {
+            if let (Some(quotes), Some(backslashes)) =
+                (index.quotes.get_mut(block), index.backslashes.get_mut(block))
+            {
+                (*quotes, *backslashes) = (masks.quotes, masks.backslashes);
+            }
+            masks.controls == 0
+        };
+        let mut count = 0;
+        for block in &mut blocks {
+            if !add(count, crate::bytes::json_masks(block.try_into().ok()?)) {
+                return None;
+            }
+            count += 1;
+        }
+        let rest = blocks.remainder();
+        if !rest.is_empty() {
+            // Padded with spaces: neither quotes, backslashes nor control characters.
+            let mut block = [b' '; 64];
+            block.iter_mut().zip(rest).for_each(|(slot, byte)| *slot = *byte);
+            if !add(count, crate::bytes::json_masks(&block)) {
+                return None;
+            }
+        }
+        Some(index)
+    }
+
+    /// The position of the first `"` or `\\` of `bytes` (the indexed line) at or after `start`:
+    /// from the index in the indexed blocks, searched for past them.
+    fn quote_or_backslash(&self, bytes: &[u8], start: usize) -> Option<usize> {
+        let mut block = start / 64;
+        let below_start = (1u64 << (start % 64)) - 1;
+        let (Some(quotes), Some(backslashes)) = (self.quotes.get(block), self.backslashes.get(block)) else {
+            return quote_or_backslash(bytes, start);
+        };
+        let mut found = (quotes | backslashes) & !below_start;
+        while found == 0 {
+            block += 1;
+            let (Some(quotes), Some(backslashes)) = (self.quotes.get(block), self.backslashes.get(block))
+            else {
+                return quote_or_backslash(bytes, (block * 64).max(start));
+            };
+            found = quotes | backslashes;
+        }
+        Some(block * 64 + found.trailing_zeros() as usize)
+    }
+
+    /// The position of the first quote at or after `start` when no backslash comes before it:
+    /// the end of a string without escapes. `None` when a backslash comes first, or when the
+    /// quote is not in the indexed blocks.
+    fn plain_string_end(&self, start: usize) -> Option<usize> {
+        let mut block = start / 64;
+        let below_start = (1u64 << (start % 64)) - 1;
+        let mut quotes = self.quotes.get(block)? & !below_start;
+        let mut backslashes = self.backslashes.get(block)? & !below_start;
+        loop {
+            if quotes != 0 {
+                let quote = quotes.trailing_zeros();
+                let before_quote = (1u64 << quote) - 1;
+                return (backslashes & before_quote == 0).then_some(block * 64 + quote as usize);
+            }
+            if backslashes != 0 {
+                return None;
+            }
+            block += 1;
+            quotes = *self.quotes.get(block)?;
+            backslashes = *self.backslashes.get(block)?;
+        }
+    }
+}
+
+impl<'a> Scanner<'a, '_> {
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.position).copied()
     }
@@ -40,7 +134,11 @@ impl<'a> Scanner<'a> {
         // Raw control characters, invalid in JSON strings, were ruled out for the whole line.
         let run = |from: usize, to: usize| self.text.get(from..to);
         let start = self.position;
-        let mut end = quote_or_backslash(bytes, start)?;
+        if let Some(end) = self.quotes.plain_string_end(start) {
+            self.position = end + 1;
+            return run(start, end).map(Cow::Borrowed);
+        }
+        let mut end = self.quotes.quote_or_backslash(bytes, start)?;
         if bytes.get(end) == Some(&b'"') {
             self.position = end + 1;
             return run(start, end).map(Cow::Borrowed);
@@ -67,7 +165,7 @@ impl<'a> Scanner<'a> {
                 _ => return None,
             }
             run_start = self.position;
-            end = quote_or_backslash(bytes, run_start)?;
+            end = self.quotes.quote_or_backslash(bytes, run_start)?;
         }
     }
 
@@ -306,21 +404,117 @@ fn number_field<T: std::str::FromStr>(slot: &mut Option<T>, value: Value<'_>) ->
     Some(())
 }
 
-/// Whether `bytes` holds a byte below 0x20, 64 bytes at a time without early exits inside a
-/// chunk, which the compiler turns into vector instructions.
-fn has_control_character(bytes: &[u8]) -> bool {
-    bytes.chunks(64).any(|chunk| chunk.iter().fold(false, |found, byte| found | (*byte < 0x20)))
-}
-
 /// Reads a jsonlog line, or `None` when serde_json should decide.
 pub(crate) fn scan_jsonlog(line: &[u8]) -> Option<JsonlogLine<'_>> {
-    // jsonlog.c writes no raw control characters, not even between tokens: a line with one is
-    // left to serde_json.
-    if has_control_character(line) {
+    let quotes = QuoteIndex::new(line)?;
+    let text = crate::bytes::utf8(line).ok()?;
+    scan_plain(text, &quotes).or_else(|| scan_general(text, &quotes))
+}
+
+/// The first three words of `bytes` from `at` (zero-padded past its end), as [`KnownKey`]
+/// compares them.
+fn key_words(bytes: &[u8], at: usize) -> [u64; 3] {
+    match bytes.get(at..at + 24) {
+        Some(window) => {
+            let word = |from: usize| {
+                window.get(from..from + 8).and_then(|word| word.try_into().ok()).map_or(0, u64::from_le_bytes)
+            };
+            [word(0), word(8), word(16)]
+        }
+        None => {
+            let rest = bytes.get(at..).unwrap_or_default();
+            let word = |from: usize| crate::bytes::load_prefix(rest.get(from..).unwrap_or_default());
+            [word(0), word(8), word(16)]
+        }
+    }
+}
+
+/// A plain integer at the start of `bytes` (`-?(0|[1-9][0-9]*)`, at most 18 digits, so that it
+/// fits an `i64`) and its length; `None` for anything else (a fraction, an exponent, `null`).
+fn plain_integer(bytes: &[u8]) -> Option<(i64, usize)> {
+    let negative = bytes.first() == Some(&b'-');
+    let digits = bytes.get(usize::from(negative)..)?;
+    let mut value = 0i64;
+    let mut length = 0;
+    for byte in digits.iter().take(19) {
+        if !byte.is_ascii_digit() {
+            break;
+        }
+        // Wraps only past 18 digits, which are refused below.
+        value = value.wrapping_mul(10).wrapping_add(i64::from(byte - b'0'));
+        length += 1;
+    }
+    if length == 0 || length > 18 || (length > 1 && digits.first() == Some(&b'0')) {
         return None;
     }
-    let text = crate::bytes::utf8(line).ok()?;
-    let mut scanner = Scanner { text, position: 0 };
+    Some((if negative { -value } else { value }, length + usize::from(negative)))
+}
+
+/// Reads a line as `jsonlog.c` writes it, and nothing else: no whitespace, the keys of
+/// [`KEY_ORDER`] in order, values that are strings or plain integers. A string's end is taken
+/// from the [`QuoteIndex`]; one with escapes is unescaped as [`Scanner::string`] does. Anything
+/// else gives `None` at the first byte that is not so, and [`scan_general`] reads the line
+/// again from the start.
+fn scan_plain<'a>(text: &'a str, quotes: &QuoteIndex) -> Option<JsonlogLine<'a>> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'{') {
+        return None;
+    }
+    let mut parsed = JsonlogLine::default();
+    let mut position = 1;
+    let mut next = 0;
+    loop {
+        let words = key_words(bytes, position);
+        let (found, key) = KEY_ORDER.iter().enumerate().skip(next).find(|(_, key)| key.starts(&words))?;
+        next = found + 1;
+        position += key.length;
+        if bytes.get(position) == Some(&b'"') {
+            let value = if let Some(end) = quotes.plain_string_end(position + 1) {
+                let value = text.get(position + 1..end)?;
+                position = end + 1;
+                Some(Cow::Borrowed(value))
+            } else {
+                let mut scanner = Scanner { text, position: position + 1, quotes };
+                let value = scanner.string()?;
+                position = scanner.position;
+                Some(value)
+            };
+            match key.field {
+                Field::Timestamp => parsed.timestamp = value,
+                Field::User => parsed.user = value,
+                Field::Dbname => parsed.dbname = value,
+                Field::RemoteHost => parsed.remote_host = value,
+                Field::SessionId => parsed.session_id = value,
+                Field::ErrorSeverity => parsed.error_severity = value,
+                Field::StateCode => parsed.state_code = value,
+                Field::Message => parsed.message = value,
+                Field::Statement => parsed.statement = value,
+                Field::ApplicationName => parsed.application_name = value,
+                Field::Other => {}
+                Field::Pid | Field::RemotePort => return None,
+            }
+        } else {
+            let (value, length) = plain_integer(bytes.get(position..)?)?;
+            position += length;
+            match key.field {
+                Field::Pid => parsed.pid = Some(value),
+                Field::RemotePort => parsed.remote_port = Some(u16::try_from(value).ok()?),
+                Field::Other => {}
+                _ => return None,
+            }
+        }
+        match bytes.get(position) {
+            Some(b',') => position += 1,
+            Some(b'}') if position + 1 == bytes.len() => return Some(parsed),
+            _ => return None,
+        }
+    }
+}
+
+/// Reads any flat object the way [`scan_plain`] cannot: whitespace between tokens, keys out of
+/// order or unknown, escapes, `null` and other scalars. `None` when serde_json should decide.
+fn scan_general<'a>(text: &'a str, quotes: &QuoteIndex) -> Option<JsonlogLine<'a>> {
+    let mut scanner = Scanner { text, position: 0, quotes };
     scanner.expect(b'{')?;
     let mut parsed = JsonlogLine::default();
     let mut seen = 0u16;
@@ -490,7 +684,7 @@ mod tests {
     /// serde_json reads.
     #[test]
     fn escapes_at_every_offset() {
-        for shift in 0..70 {
+        for shift in (0..70).chain(INDEXED_BLOCKS * 64 - 70..INDEXED_BLOCKS * 64 + 10) {
             for message in [r#"a\\\"b"#, r#"\\"#, r#"x\"y\\\\"#, r#"\u00e9\n\"\\"#, r#"no escape"#] {
                 let line = format!(
                     r#"{{"ps":"{}","message":"{message}","user":"u\"{message}","pid":7}}"#,
@@ -500,6 +694,37 @@ mod tests {
                 assert!(scanned.is_some(), "{line}");
                 assert_eq!(scanned, serde(&line), "{line}");
             }
+        }
+    }
+
+    /// The lines `jsonlog.c` writes are read by the plain path, escaped statements included;
+    /// anything else it leaves to the general one, which still reads it.
+    #[test]
+    fn the_plain_path_reads_what_jsonlog_writes() {
+        let sample = include_str!("../tests/data/pg15_jsonlog_pgaudit.json");
+        let escaped = r#"{"timestamp":"2026-11-29 04:55:17.266 UTC","user":"bench","dbname":"bench","pid":22737,"remote_host":"127.0.0.1","remote_port":34694,"session_id":"6b0bb035.58d1","line_num":5,"ps":"CREATE TABLE","session_start":"2026-11-29 04:55:17 UTC","vxid":"3/7","txid":726,"error_severity":"LOG","message":"AUDIT: SESSION,2,1,DDL,CREATE TABLE,,,\"create table h(tid int,bid int)\",<none>,0","application_name":"pgbench","backend_type":"client backend","query_id":-42}"#;
+        let long = format!(
+            r#"{{"timestamp":"2026-11-29 04:55:17.266 UTC","error_severity":"LOG","message":"AUDIT: SESSION,2,1,READ,SELECT,,,\"select '{}', 1\",<none>","query_id":0}}"#,
+            "x".repeat(INDEXED_BLOCKS * 64)
+        );
+        for line in sample.lines().chain([escaped, long.as_str()]) {
+            let quotes = QuoteIndex::new(line.as_bytes()).unwrap();
+            let plain = scan_plain(line, &quotes);
+            assert!(plain.is_some(), "{line}");
+            assert_eq!(plain, serde(line), "{line}");
+        }
+        for general in [
+            r#"{ "timestamp":"2026-01-01 00:00:00 UTC","message":"x"}"#,
+            r#"{"message":"x","timestamp":"2026-01-01 00:00:00 UTC"}"#,
+            r#"{"timestamp":"2026-01-01 00:00:00 UTC","pid":null,"message":"x"}"#,
+            r#"{"timestamp":"2026-01-01 00:00:00 UTC","new_key":1.5,"message":"x"}"#,
+            r#"{"timestamp":"2026-01-01 00:00:00 UTC","pid":1234567890123456789,"message":"x"}"#,
+            r#"{"timestamp":"2026-01-01 00:00:00 UTC","message":"x"} "#,
+        ] {
+            let quotes = QuoteIndex::new(general.as_bytes()).unwrap();
+            assert_eq!(scan_plain(general, &quotes), None, "{general}");
+            assert!(scan_jsonlog(general.as_bytes()).is_some(), "{general}");
+            assert_eq!(scan_jsonlog(general.as_bytes()), serde(general), "{general}");
         }
     }
 
