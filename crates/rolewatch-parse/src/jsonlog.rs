@@ -66,17 +66,20 @@ impl RecordParser for JsonlogParser {
         if line.iter().all(u8::is_ascii_whitespace) {
             return output.skip(SkipReason::Blank);
         }
-        let parsed = match scan_jsonlog(line).map_or_else(|| serde_json::from_slice(line), Ok) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                let reason = if std::str::from_utf8(line).is_err() {
-                    RejectReason::InvalidUtf8
-                } else {
-                    RejectReason::InvalidJson
-                };
-                return output.reject(position, reason, error.to_string(), line);
-            }
-        };
+        let mut parsed = JsonlogLine::default();
+        if scan_jsonlog(line, &mut parsed).is_none() {
+            parsed = match serde_json::from_slice(line) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    let reason = if std::str::from_utf8(line).is_err() {
+                        RejectReason::InvalidUtf8
+                    } else {
+                        RejectReason::InvalidJson
+                    };
+                    return output.reject(position, reason, error.to_string(), line);
+                }
+            };
+        }
         let (Some(timestamp), Some(message)) = (parsed.timestamp.as_deref(), parsed.message.as_deref())
         else {
             let missing = if parsed.timestamp.is_none() { "timestamp" } else { "message" };

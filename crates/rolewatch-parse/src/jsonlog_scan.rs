@@ -405,10 +405,21 @@ fn number_field<T: std::str::FromStr>(slot: &mut Option<T>, value: Value<'_>) ->
 }
 
 /// Reads a jsonlog line, or `None` when serde_json should decide.
-pub(crate) fn scan_jsonlog(line: &[u8]) -> Option<JsonlogLine<'_>> {
+///
+/// The line is read into `parsed` (which starts as the default), not returned: it is about 300
+/// bytes, and moving it out through the fallbacks was a copy each time. `None` leaves `parsed`
+/// at the default.
+pub(crate) fn scan_jsonlog<'a>(line: &'a [u8], parsed: &mut JsonlogLine<'a>) -> Option<()> {
     let quotes = QuoteIndex::new(line)?;
     let text = crate::bytes::utf8(line).ok()?;
-    scan_plain(text, &quotes).or_else(|| scan_general(text, &quotes))
+    scan_plain(text, &quotes, parsed).or_else(|| {
+        *parsed = JsonlogLine::default();
+        let general = scan_general(text, &quotes, parsed);
+        if general.is_none() {
+            *parsed = JsonlogLine::default();
+        }
+        general
+    })
 }
 
 /// The first three words of `bytes` from `at` (zero-padded past its end), as [`KnownKey`]
@@ -455,12 +466,11 @@ fn plain_integer(bytes: &[u8]) -> Option<(i64, usize)> {
 /// from the [`QuoteIndex`]; one with escapes is unescaped as [`Scanner::string`] does. Anything
 /// else gives `None` at the first byte that is not so, and [`scan_general`] reads the line
 /// again from the start.
-fn scan_plain<'a>(text: &'a str, quotes: &QuoteIndex) -> Option<JsonlogLine<'a>> {
+fn scan_plain<'a>(text: &'a str, quotes: &QuoteIndex, parsed: &mut JsonlogLine<'a>) -> Option<()> {
     let bytes = text.as_bytes();
     if bytes.first() != Some(&b'{') {
         return None;
     }
-    let mut parsed = JsonlogLine::default();
     let mut position = 1;
     let mut next = 0;
     loop {
@@ -505,7 +515,7 @@ fn scan_plain<'a>(text: &'a str, quotes: &QuoteIndex) -> Option<JsonlogLine<'a>>
         }
         match bytes.get(position) {
             Some(b',') => position += 1,
-            Some(b'}') if position + 1 == bytes.len() => return Some(parsed),
+            Some(b'}') if position + 1 == bytes.len() => return Some(()),
             _ => return None,
         }
     }
@@ -513,10 +523,9 @@ fn scan_plain<'a>(text: &'a str, quotes: &QuoteIndex) -> Option<JsonlogLine<'a>>
 
 /// Reads any flat object the way [`scan_plain`] cannot: whitespace between tokens, keys out of
 /// order or unknown, escapes, `null` and other scalars. `None` when serde_json should decide.
-fn scan_general<'a>(text: &'a str, quotes: &QuoteIndex) -> Option<JsonlogLine<'a>> {
+fn scan_general<'a>(text: &'a str, quotes: &QuoteIndex, parsed: &mut JsonlogLine<'a>) -> Option<()> {
     let mut scanner = Scanner { text, position: 0, quotes };
     scanner.expect(b'{')?;
-    let mut parsed = JsonlogLine::default();
     let mut seen = 0u16;
     scanner.skip_whitespace();
     if scanner.peek() == Some(b'}') {
@@ -582,7 +591,7 @@ fn scan_general<'a>(text: &'a str, quotes: &QuoteIndex) -> Option<JsonlogLine<'a
         }
     }
     scanner.skip_whitespace();
-    (scanner.position == text.len()).then_some(parsed)
+    (scanner.position == text.len()).then_some(())
 }
 
 #[cfg(test)]
@@ -593,6 +602,21 @@ mod tests {
 
     fn serde(line: &str) -> Option<JsonlogLine<'_>> {
         serde_json::from_str(line).ok()
+    }
+
+    /// [`scan_jsonlog`] as a value; `parsed` must be left at the default when it gives up.
+    fn scan_jsonlog(line: &[u8]) -> Option<JsonlogLine<'_>> {
+        let mut parsed = JsonlogLine::default();
+        let scanned = super::scan_jsonlog(line, &mut parsed);
+        if scanned.is_none() {
+            assert_eq!(parsed, JsonlogLine::default(), "{}", String::from_utf8_lossy(line));
+        }
+        scanned.map(|()| parsed)
+    }
+
+    fn scan_plain<'a>(text: &'a str, quotes: &QuoteIndex) -> Option<JsonlogLine<'a>> {
+        let mut parsed = JsonlogLine::default();
+        super::scan_plain(text, quotes, &mut parsed).map(|()| parsed)
     }
 
     #[test]
