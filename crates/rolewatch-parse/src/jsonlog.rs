@@ -70,14 +70,7 @@ impl RecordParser for JsonlogParser {
         if scan_jsonlog(line, &mut parsed).is_none() {
             parsed = match serde_json::from_slice(line) {
                 Ok(parsed) => parsed,
-                Err(error) => {
-                    let reason = if std::str::from_utf8(line).is_err() {
-                        RejectReason::InvalidUtf8
-                    } else {
-                        RejectReason::InvalidJson
-                    };
-                    return output.reject(position, reason, error.to_string(), line);
-                }
+                Err(error) => return output.reject_json(position, &error, line),
             };
         }
         let (Some(timestamp), Some(message)) = (parsed.timestamp.as_deref(), parsed.message.as_deref())

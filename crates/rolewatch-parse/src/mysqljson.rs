@@ -240,14 +240,7 @@ impl MysqlJsonParser {
     fn parse_object(&mut self, object: &[u8], position: &SourcePosition, output: &mut ParseOutput) {
         let record: Record<'_> = match serde_json::from_slice(object) {
             Ok(record) => record,
-            Err(error) => {
-                let reason = if std::str::from_utf8(object).is_err() {
-                    RejectReason::InvalidUtf8
-                } else {
-                    RejectReason::InvalidJson
-                };
-                return output.reject(position, reason, error.to_string(), object);
-            }
+            Err(error) => return output.reject_json(position, &error, object),
         };
         if let Some(legacy) = &record.audit_record {
             return self.legacy_record(legacy, object, position, output);

@@ -122,6 +122,17 @@ impl ParseOutput {
 
     /// Rejects `line` when it is longer than [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES); returns
     /// whether it did.
+    /// Rejects a record serde_json refused: invalid UTF-8 when it is not text, invalid JSON
+    /// otherwise, with serde_json's words (which say where).
+    pub(crate) fn reject_json(&mut self, position: &SourcePosition, error: &serde_json::Error, raw: &[u8]) {
+        let reason = if std::str::from_utf8(raw).is_err() {
+            RejectReason::InvalidUtf8
+        } else {
+            RejectReason::InvalidJson
+        };
+        self.reject(position, reason, error.to_string(), raw);
+    }
+
     pub(crate) fn reject_if_too_large(&mut self, line: &[u8], position: &SourcePosition) -> bool {
         let too_large = line.len() > crate::MAX_LINE_BYTES;
         if too_large {
