@@ -254,6 +254,7 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// An event with the required fields set and every optional one empty; the command is
     /// empty and the class [`StatementClass::Misc`] until the parser says better.
+    #[inline]
     pub fn new(ts: DateTime<Utc>, source: Source, format: LogFormat) -> Self {
         Self {
             ts,
@@ -286,6 +287,7 @@ impl AuditEvent {
     }
 
     /// Records where the event's raw record was read.
+    #[inline]
     pub fn set_position(&mut self, position: &SourcePosition) {
         match position {
             SourcePosition::File { file, line, offset } => {

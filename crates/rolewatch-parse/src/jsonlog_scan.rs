@@ -41,17 +41,23 @@ impl QuoteIndex {
     fn new(line: &[u8]) -> Option<Self> {
         let mut index = Self { quotes: [0; INDEXED_BLOCKS], backslashes: [0; INDEXED_BLOCKS] };
         let mut blocks = line.chunks_exact(64);
-        let mut add = |block: usize, masks: crate::bytes::JsonMasks| {
-            if let (Some(quotes), Some(backslashes)) =
+        let mut add = |block: usize, bytes: &[u8; 64]| {
+            let (quotes, special) = crate::bytes::quote_mask(bytes);
+            let (mut backslashes, mut controls) = (0, 0);
+            if special {
+                let masks = crate::bytes::json_masks(bytes);
+                (backslashes, controls) = (masks.backslashes, masks.controls);
+            }
+            if let (Some(quote_slot), Some(backslash_slot)) =
                 (index.quotes.get_mut(block), index.backslashes.get_mut(block))
             {
-                (*quotes, *backslashes) = (masks.quotes, masks.backslashes);
+                (*quote_slot, *backslash_slot) = (quotes, backslashes);
             }
-            masks.controls == 0
+            controls == 0
         };
         let mut count = 0;
         for block in &mut blocks {
-            if !add(count, crate::bytes::json_masks(block.try_into().ok()?)) {
+            if !add(count, block.try_into().ok()?) {
                 return None;
             }
             count += 1;
@@ -61,7 +67,7 @@ impl QuoteIndex {
             // Padded with spaces: neither quotes, backslashes nor control characters.
             let mut block = [b' '; 64];
             block.iter_mut().zip(rest).for_each(|(slot, byte)| *slot = *byte);
-            if !add(count, crate::bytes::json_masks(&block)) {
+            if !add(count, &block) {
                 return None;
             }
         }
@@ -143,7 +149,8 @@ impl<'a> Scanner<'a, '_> {
             self.position = end + 1;
             return run(start, end).map(Cow::Borrowed);
         }
-        let mut unescaped = String::new();
+        // Unescaped, the string is shorter than the rest of the line: one allocation.
+        let mut unescaped = String::with_capacity(bytes.len().saturating_sub(start));
         let mut run_start = start;
         loop {
             unescaped.push_str(run(run_start, end)?);

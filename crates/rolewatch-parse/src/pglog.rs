@@ -83,16 +83,15 @@ fn non_empty(field: Option<&str>) -> Option<Text> {
     field.filter(|text| !text.is_empty()).map(Text::from)
 }
 
-/// The event of a record: who, from where, when, and where it was read; what it did is left to
-/// the caller.
-fn new_event(
+/// Fills in who and from where a record's event is, and where it was read; what it did is left
+/// to the caller. The event is filled where it lies: a new one is 432 bytes, and returning a
+/// filled one by value was a copy per record.
+fn fill_base(
+    event: &mut AuditEvent,
     server: Option<&Text>,
-    format: LogFormat,
     record: &PgLogRecord<'_>,
-    ts: chrono::DateTime<chrono::Utc>,
     position: &SourcePosition,
-) -> AuditEvent {
-    let mut event = AuditEvent::new(ts, Source::Postgres, format);
+) {
     event.server = server.cloned();
     event.database = non_empty(record.dbname);
     event.role = non_empty(record.user);
@@ -101,7 +100,6 @@ fn new_event(
     event.application = non_empty(record.application_name);
     event.session_id = non_empty(record.session_id);
     event.set_position(position);
-    event
 }
 
 /// `password authentication failed for user "app_reader"` -> `app_reader`.
@@ -155,7 +153,9 @@ impl PgLogInterpreter {
         ts: chrono::DateTime<chrono::Utc>,
         position: &SourcePosition,
     ) -> AuditEvent {
-        new_event(self.server.as_ref(), self.format, record, ts, position)
+        let mut event = AuditEvent::new(ts, Source::Postgres, self.format);
+        fill_base(&mut event, self.server.as_ref(), record, position);
+        event
     }
 
     pub(crate) fn interpret(
@@ -272,8 +272,9 @@ impl PgLogInterpreter {
         let now_open = Open { index: output.events.len(), statement_id, substatement_id };
         // Filled where it lies: an event is 432 bytes, and moving a finished one into the
         // vector was a copy per record.
-        output.events.push(new_event(server.as_ref(), *format, record, ts, position));
+        output.events.push(AuditEvent::new(ts, Source::Postgres, *format));
         if let Some(event) = output.events.last_mut() {
+            fill_base(event, server.as_ref(), record, position);
             event.command = Text::from(audit.command);
             event.class = audit.class;
             event.objects = audit.object_name.map(|object| vec![Text::from(object)]).unwrap_or_default();
