@@ -31,7 +31,7 @@ pub(crate) struct PgAuditRecord<'a> {
 /// starts with the separating comma, or is empty at the end). csvlog rows use it too.
 pub(crate) fn csv_field(text: &str) -> Result<(Cow<'_, str>, &str), String> {
     let Some(quoted) = text.strip_prefix('"') else {
-        let end = memchr::memchr(b',', text.as_bytes()).unwrap_or(text.len());
+        let end = crate::bytes::find_byte(text.as_bytes(), b',').unwrap_or(text.len());
         let (field, rest) = text.split_at(end);
         return Ok((Cow::Borrowed(field), rest));
     };
@@ -114,6 +114,7 @@ pub(crate) fn parse_number<T: std::str::FromStr + TryFrom<u64>>(field: &str) -> 
     plain_number(field).map_or_else(|| field.parse().ok(), |value| value.try_into().ok())
 }
 
+#[inline]
 fn logged(field: Cow<'_, str>) -> Option<Cow<'_, str>> {
     match field.as_ref() {
         "<not logged>" | "<previously logged>" => None,
