@@ -270,9 +270,11 @@ impl PgLogInterpreter {
             return;
         }
         let now_open = Open { index: output.events.len(), statement_id, substatement_id };
-        // Filled where it lies: an event is 432 bytes, and moving a finished one into the
-        // vector was a copy per record.
-        output.events.push(AuditEvent::new(ts, Source::Postgres, *format));
+        // Made and filled where it lies: an event is 432 bytes, and moving one into the vector
+        // was a copy per record. `push` builds its argument aside before it may grow the
+        // vector; `resize_with` grows first and writes the new event in place.
+        let filled = output.events.len() + 1;
+        output.events.resize_with(filled, || AuditEvent::new(ts, Source::Postgres, *format));
         if let Some(event) = output.events.last_mut() {
             fill_base(event, server.as_ref(), record, position);
             event.command = Text::from(audit.command);
