@@ -258,7 +258,7 @@ impl PgLogInterpreter {
             if let Some(object) = audit.object_name
                 && !event.objects.iter().any(|known| known.as_str() == object.as_ref())
             {
-                event.objects.push(Text::from(object));
+                event.objects.push(Text::from(object.as_ref()));
             }
             if event.statement.is_none() {
                 event.statement = audit.statement.map(|statement| statement.into_owned());
@@ -277,9 +277,10 @@ impl PgLogInterpreter {
         output.events.resize_with(filled, || AuditEvent::new(ts, Source::Postgres, *format));
         if let Some(event) = output.events.last_mut() {
             fill_base(event, server.as_ref(), record, position);
-            event.command = Text::from(audit.command);
+            event.command = Text::from(audit.command.as_ref());
             event.class = audit.class;
-            event.objects = audit.object_name.map(|object| vec![Text::from(object)]).unwrap_or_default();
+            event.objects =
+                audit.object_name.map(|object| vec![Text::from(object.as_ref())]).unwrap_or_default();
             event.statement = audit.statement.map(|statement| statement.into_owned());
             event.parameters = audit.parameters;
             event.rows = audit.rows;
