@@ -104,4 +104,12 @@ mod tests {
         }
         assert!("select".parse::<StatementClass>().is_err());
     }
+
+    /// A class's place in `ALL` is its discriminant: counters index arrays by `class as usize`.
+    #[test]
+    fn all_is_in_declaration_order() {
+        for (index, class) in StatementClass::ALL.into_iter().enumerate() {
+            assert_eq!(class as usize, index);
+        }
+    }
 }

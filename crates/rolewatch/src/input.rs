@@ -196,13 +196,18 @@ pub struct LineFeeder {
     /// The bytes of a chunk declared in the lake by a run that did not commit it (see
     /// [`LineFeeder::cut_as_declared`]).
     declared: Option<Range<u64>>,
+    /// The position of the line being parsed, updated in place: a new one per line cloned the
+    /// shared name, two atomic operations a line.
+    position: SourcePosition,
 }
 
 impl LineFeeder {
     /// A feeder for the input called `name` (in positions), starting at its first byte.
     pub fn new(name: String, parser: Box<dyn RecordParser>, chunk_events: usize) -> Self {
+        let name: Arc<str> = Arc::from(name);
         Self {
-            name: Arc::from(name),
+            position: SourcePosition::File { file: Arc::clone(&name), line: 0, offset: 0 },
+            name,
             parser,
             output: first_chunk_output(chunk_events.max(1)),
             chunk_events: chunk_events.max(1),
@@ -274,14 +279,15 @@ impl LineFeeder {
     /// declared chunk starts or ends here.
     pub fn feed(&mut self, raw_line: &[u8]) -> bool {
         self.line_number += 1;
-        let position =
-            SourcePosition::File { file: self.name.clone(), line: self.line_number, offset: self.offset };
+        if let SourcePosition::File { line, offset, .. } = &mut self.position {
+            (*line, *offset) = (self.line_number, self.offset);
+        }
         self.offset += raw_line.len() as u64;
         self.counts.lines += 1;
         self.counts.bytes += raw_line.len() as u64;
         let content = trim_line_end(raw_line);
         if !content.is_empty() {
-            self.parser.parse_line(content, &position, &mut self.output);
+            self.parser.parse_line(content, &self.position, &mut self.output);
         }
         if self.declared.is_some()
             && let Some(cut) = self.declared_cut()
