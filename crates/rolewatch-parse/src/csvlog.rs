@@ -46,8 +46,11 @@ pub(crate) struct CsvlogParser {
 }
 
 /// `host:port` (IPv6 hosts contain colons too: the port is after the last one), or `[local]`.
+/// The port is a few digits: a backward byte loop finds its colon sooner than `rsplit_once`'s
+/// `memrchr` call (as for stderr's `%r`).
 fn split_connection_from(value: &str) -> (Option<&str>, Option<u16>) {
-    match value.rsplit_once(':') {
+    let colon = value.bytes().rposition(|byte| byte == b':');
+    match colon.and_then(|at| Some((value.get(..at)?, value.get(at + 1..)?))) {
         Some((host, port)) if !host.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => {
             (Some(host), port.parse().ok())
         }
@@ -178,6 +181,16 @@ mod tests {
 
     fn parse_all(text: &str) -> ParseOutput {
         crate::output::parse_text(CsvlogParser::new(ParserOptions::default(), None), "t.csv", text)
+    }
+
+    #[test]
+    fn connection_from_splits_at_the_last_colon() {
+        assert_eq!(split_connection_from("10.0.0.1:5432"), (Some("10.0.0.1"), Some(5432)));
+        assert_eq!(split_connection_from("fe80::1:61000"), (Some("fe80::1"), Some(61000)));
+        assert_eq!(split_connection_from("10.0.0.1:"), (Some("10.0.0.1"), None));
+        assert_eq!(split_connection_from(":5432"), (Some(":5432"), None));
+        assert_eq!(split_connection_from("host:x1"), (Some("host:x1"), None));
+        assert_eq!(split_connection_from("[local]"), (Some("[local]"), None));
     }
 
     #[test]
