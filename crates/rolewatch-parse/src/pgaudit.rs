@@ -54,9 +54,24 @@ pub(crate) fn csv_field(text: &str) -> Result<(Cow<'_, str>, &str), String> {
             return Err("text after the closing quote of a field".to_owned());
         }
         let field =
-            if has_escaped_quote { Cow::Owned(inner.replace("\"\"", "\"")) } else { Cow::Borrowed(inner) };
+            if has_escaped_quote { Cow::Owned(collapse_doubled_quotes(inner)) } else { Cow::Borrowed(inner) };
         return Ok((field, rest));
     }
+}
+
+/// `a""b` -> `a"b`: what `str::replace("\"\"", "\"")` does, by `memchr` instead of a substring
+/// searcher set up per field (that searcher was 3% of a csvlog parse, whose message fields
+/// double the quotes of pgAudit's nested CSV).
+fn collapse_doubled_quotes(text: &str) -> String {
+    let mut collapsed = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(quote) = memchr::memchr(b'"', rest.as_bytes()) {
+        let (through_quote, after) = rest.split_at(quote + 1);
+        collapsed.push_str(through_quote);
+        rest = after.strip_prefix('"').unwrap_or(after);
+    }
+    collapsed.push_str(rest);
+    collapsed
 }
 
 /// Reads the next field and steps over the comma after it; `Err` names the missing field.
@@ -229,6 +244,12 @@ mod tests {
     }
 
     proptest! {
+        /// Collapsing doubled quotes gives what `str::replace` gives, for any run of quotes.
+        #[test]
+        fn doubled_quotes_collapse_as_replace_does(text in "[a\"é,]{0,24}") {
+            prop_assert_eq!(collapse_doubled_quotes(&text), text.replace("\"\"", "\""));
+        }
+
         /// The one-pass digit loop reads what `str::parse` reads, and takes every string of 1 to
         /// 19 plain digits (the largest, 19 nines, still fits a `u64`).
         #[test]
