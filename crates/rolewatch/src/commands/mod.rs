@@ -206,13 +206,25 @@ impl DetectionRun {
     }
 
     fn emit(&mut self, alerts: &[Alert]) -> anyhow::Result<()> {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        for alert in alerts {
-            serde_json::to_writer(&mut out, alert).context("cannot encode an alert")?;
-            out.write_all(b"\n").context("cannot write alerts to stdout")?;
-            *self.by_detector.entry(alert.detector.clone()).or_default() += 1;
+        if alerts.is_empty() {
+            return Ok(());
         }
+        // The batch is encoded first and written once: serde_json writes a token at a time, and
+        // each of those writes to the line-buffered stdout searched it for a newline (about
+        // 200 writes an alert).
+        let mut encoded = Vec::with_capacity(alerts.len() * 1024);
+        for alert in alerts {
+            serde_json::to_writer(&mut encoded, alert).context("cannot encode an alert")?;
+            encoded.push(b'\n');
+            match self.by_detector.get_mut(&alert.detector) {
+                Some(count) => *count += 1,
+                None => {
+                    self.by_detector.insert(alert.detector.clone(), 1);
+                }
+            }
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(&encoded).context("cannot write alerts to stdout")?;
         out.flush().context("cannot write alerts to stdout")?;
         Ok(())
     }
