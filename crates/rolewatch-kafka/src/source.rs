@@ -80,9 +80,13 @@ pub enum Polled {
 /// Per assigned partition, the highest offset that must not be handed out: the durable offset
 /// at assignment, then each delivered record's. Records at or below it are duplicates (a
 /// re-fetch, a late record from before a rebalance) and are dropped.
+///
+/// Every record looks up its topic and then its partition here: foldhash, not std's SipHash,
+/// whose two hashes a record were 1.6% of a Kafka run's instructions.
 #[derive(Debug, Default)]
 pub(crate) struct PartitionFloors {
-    floors: HashMap<String, HashMap<i32, i64>>,
+    floors:
+        HashMap<String, HashMap<i32, i64, foldhash::quality::RandomState>, foldhash::quality::RandomState>,
 }
 
 impl PartitionFloors {

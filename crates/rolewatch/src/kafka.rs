@@ -164,8 +164,9 @@ struct PartitionBuffer {
 pub struct KafkaBuffers {
     section: KafkaSection,
     options: ParserOptions,
-    /// By topic, then partition: a record finds its buffer without building a key.
-    partitions: HashMap<String, BTreeMap<i32, PartitionBuffer>>,
+    /// By topic, then partition: a record finds its buffer without building a key. foldhash,
+    /// not std's SipHash, for the lookup every record makes.
+    partitions: HashMap<String, BTreeMap<i32, PartitionBuffer>, foldhash::quality::RandomState>,
     /// A stored chunk's event vector, for the next cut of any partition (see
     /// [`KafkaBuffers::recycle`]).
     spare: SpareEvents,
@@ -179,7 +180,7 @@ impl KafkaBuffers {
         Self {
             section,
             options,
-            partitions: HashMap::new(),
+            partitions: HashMap::default(),
             spare: SpareEvents::default(),
             counts: InputCounts::default(),
         }
