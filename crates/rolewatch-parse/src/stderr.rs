@@ -28,6 +28,9 @@ struct Segment {
     severity: &'static str,
     start: usize,
     end: usize,
+    /// Whether continuation lines were appended: only then does the text hold a newline (and
+    /// the tabs after it), so a one-line message is not searched for one.
+    continued: bool,
 }
 
 /// The record being assembled.
@@ -70,6 +73,14 @@ fn strip_continuation_tabs(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// A segment's text in the record, continuation tabs removed. A segment without continuation
+/// lines is one line, borrowed as it is: searching every message for a newline was 3% of a
+/// stderr parse.
+fn segment_text<'t>(text: &'t str, segment: &Segment) -> Cow<'t, str> {
+    let value = text.get(segment.start..segment.end).unwrap_or_default();
+    if segment.continued { strip_continuation_tabs(value) } else { Cow::Borrowed(value) }
 }
 
 /// `%r`: `host(port)`, `[local]`, or a host alone.
@@ -167,6 +178,7 @@ impl StderrParser {
         self.text.push_str(line);
         if let Some(last) = self.segments.last_mut() {
             last.end = self.text.len();
+            last.continued = true;
         }
     }
 
@@ -174,7 +186,12 @@ impl StderrParser {
         self.text.clear();
         self.text.push_str(line);
         self.segments.clear();
-        self.segments.push(Segment { severity: found.severity, start: found.message_start, end: line.len() });
+        self.segments.push(Segment {
+            severity: found.severity,
+            start: found.message_start,
+            end: line.len(),
+            continued: false,
+        });
         match &mut self.position {
             Some(open_position) => open_position.clone_from(position),
             None => self.position = Some(position.clone()),
@@ -199,13 +216,13 @@ impl StderrParser {
                 text.as_bytes(),
             );
         };
-        let segment_text = |segment: &Segment| {
-            strip_continuation_tabs(text.get(segment.start..segment.end).unwrap_or_default())
-        };
         let Some(primary) = self.segments.first() else { return };
-        let message = segment_text(primary);
-        let statement =
-            self.segments.iter().find(|segment| segment.severity == "STATEMENT").map(segment_text);
+        let message = segment_text(text, primary);
+        let statement = self
+            .segments
+            .iter()
+            .find(|segment| segment.severity == "STATEMENT")
+            .map(|segment| segment_text(text, segment));
         let found = &open.found;
         let (remote_host, remote_port) = match found.get(first_line, Escape::RemoteHostPort) {
             Some(value) => split_host_port(value),
@@ -267,6 +284,7 @@ impl RecordParser for StderrParser {
                         severity: found.severity,
                         start: line_start + found.message_start,
                         end: self.text.len(),
+                        continued: false,
                     });
                 } else {
                     self.complete(output);
