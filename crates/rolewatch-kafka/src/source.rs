@@ -85,9 +85,10 @@ pub enum Polled {
 /// whose two hashes a record were 1.6% of a Kafka run's instructions.
 #[derive(Debug, Default)]
 pub(crate) struct PartitionFloors {
-    floors:
-        HashMap<String, HashMap<i32, i64, foldhash::quality::RandomState>, foldhash::quality::RandomState>,
+    floors: FastMap<String, FastMap<i32, i64>>,
 }
+
+type FastMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
 
 impl PartitionFloors {
     /// Applies a rebalance: assigned partitions start at their durable offset, revoked ones

@@ -46,11 +46,8 @@ pub(crate) struct CsvlogParser {
 }
 
 /// `host:port` (IPv6 hosts contain colons too: the port is after the last one), or `[local]`.
-/// The port is a few digits: a backward byte loop finds its colon sooner than `rsplit_once`'s
-/// `memrchr` call (as for stderr's `%r`).
 fn split_connection_from(value: &str) -> (Option<&str>, Option<u16>) {
-    let colon = value.bytes().rposition(|byte| byte == b':');
-    match colon.and_then(|at| Some((value.get(..at)?, value.get(at + 1..)?))) {
+    match crate::bytes::rsplit_once_byte(value, b':') {
         Some((host, port)) if !host.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => {
             (Some(host), port.parse().ok())
         }

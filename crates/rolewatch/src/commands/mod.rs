@@ -216,12 +216,7 @@ impl DetectionRun {
         for alert in alerts {
             serde_json::to_writer(&mut encoded, alert).context("cannot encode an alert")?;
             encoded.push(b'\n');
-            match self.by_detector.get_mut(&alert.detector) {
-                Some(count) => *count += 1,
-                None => {
-                    self.by_detector.insert(alert.detector.clone(), 1);
-                }
-            }
+            count(&mut self.by_detector, &alert.detector, 1);
         }
         let mut out = std::io::stdout().lock();
         out.write_all(&encoded).context("cannot write alerts to stdout")?;
@@ -234,6 +229,16 @@ impl DetectionRun {
 fn save_state(path: &Path, state: &EngineState) -> anyhow::Result<()> {
     let text = serde_json::to_vec(state).context("cannot encode the detector state")?;
     crate::files::replace_durably(path, &text)
+}
+
+/// Adds `events` to `key`'s count, copying the key only the first time it is seen.
+pub(crate) fn count(counts: &mut BTreeMap<String, u64>, key: &str, events: u64) {
+    match counts.get_mut(key) {
+        Some(count) => *count += events,
+        None => {
+            counts.insert(key.to_owned(), events);
+        }
+    }
 }
 
 /// A summary of alerts per detector, e.g. `large_export 2, ddl_by_non_admin 1`.

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use rolewatch_event::{AuditEvent, StatementClass};
 
-use super::{InputArgs, RejectReporter, input_summary, say};
+use super::{InputArgs, RejectReporter, count, input_summary, say};
 use crate::input::InputCounts;
 
 /// Arguments of `rolewatch parse`.
@@ -58,16 +58,6 @@ impl Summary {
     fn end_run(&mut self) {
         if let Some((role, events)) = self.run.take() {
             count(&mut self.by_role, &role, events);
-        }
-    }
-}
-
-/// Adds `events` to `key`'s count, copying the key only the first time it is seen.
-fn count(counts: &mut BTreeMap<String, u64>, key: &str, events: u64) {
-    match counts.get_mut(key) {
-        Some(count) => *count += events,
-        None => {
-            counts.insert(key.to_owned(), events);
         }
     }
 }
