@@ -36,6 +36,17 @@ fn kafka_config(topic: &str, group: &str) -> String {
     rolewatch_e2e::kafka_run_config("./rolewatch-data", BROKER, topic, group, "range")
 }
 
+/// Starts the daemon in `dir` and waits until it has read `records` Kafka records.
+fn start_and_read(dir: &Path, records: usize) -> Daemon {
+    let daemon = Daemon::start(dir, &[], GENEROUS);
+    let all_read = wait_until(GENEROUS, || {
+        metric_value(&daemon.scrape(), "rolewatch_source_records_total{source=\"kafka\"}")
+            == Some(records as f64)
+    });
+    assert!(all_read, "not every record was read:\n{}", daemon.scrape());
+    daemon
+}
+
 fn unique() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
 }
@@ -67,12 +78,7 @@ fn poison_records_become_dead_letters_and_the_rest_is_stored() {
         .unwrap();
     produce_bytes(&topic, &records);
 
-    let daemon = Daemon::start(work.path(), &[], GENEROUS);
-    let all_read = wait_until(GENEROUS, || {
-        metric_value(&daemon.scrape(), "rolewatch_source_records_total{source=\"kafka\"}")
-            == Some(records.len() as f64)
-    });
-    assert!(all_read, "not every record was read:\n{}", daemon.scrape());
+    let daemon = start_and_read(work.path(), records.len());
     assert!(wait_until(GENEROUS, || {
         metric_value(&daemon.scrape(), "rolewatch_lake_dead_letters_stored_total")
             == Some(poison.len() as f64)
@@ -198,4 +204,54 @@ listen = \"127.0.0.1:0\"
     assert!(
         stored.iter().any(|event| event.role.as_deref() == Some("app_reader") && event.rows == Some(20_000))
     );
+}
+
+/// Full chunks cut between the relation lines of a statement (pgAudit writes one line per
+/// relation) do not split it: with chunks of two events, the real log read through the real
+/// broker is stored as exactly the events `rolewatch parse` makes of the file, each at the
+/// offset of its first line. Before, each statement on several relations that a cut fell
+/// between became two events.
+#[test]
+fn full_chunks_keep_a_statement_on_several_relations_whole() {
+    run_script("scripts/kafka.sh", &[Path::new("start")]);
+    let work = tempfile::tempdir().unwrap();
+    let path = rolewatch_e2e::repo_root().join("examples/logs/postgresql.json");
+    let log = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let topic = format!("pgaudit.cuts.{}", unique());
+    let config = kafka_config(&topic, &format!("cuts-{}", unique()));
+    let source_chunks = "flush_interval = \"200ms\"\nchunk_events = 250\n";
+    assert!(config.contains(source_chunks), "kafka_run_config changed");
+    // Only full chunks are cut while the daemon runs; the stop cuts the rest.
+    let config = config.replacen(source_chunks, "flush_interval = \"1h\"\nchunk_events = 2\n", 1);
+    std::fs::write(work.path().join("rolewatch.toml"), config).unwrap();
+    produce(&topic, &lines);
+
+    start_and_read(work.path(), lines.len()).stop(GENEROUS);
+
+    let mut stored = stored_events(&read_parquet(&parquet_files(&work.path().join("rolewatch-data/events"))));
+    stored.sort_by_key(|event| event.source_offset);
+    let parsed =
+        run_rolewatch(work.path(), &["parse", "--format", "pgaudit-jsonlog", path.to_str().unwrap()], &[]);
+    let expected: Vec<(i64, String, Vec<String>)> = String::from_utf8_lossy(&parsed.stdout)
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let objects = event["objects"].as_array().map_or_else(Vec::new, |objects| {
+                objects.iter().map(|object| object.as_str().unwrap().to_owned()).collect()
+            });
+            // One record per line: a line's offset is its line number less one.
+            (
+                event["source_line"].as_i64().unwrap() - 1,
+                event["command"].as_str().unwrap().to_owned(),
+                objects,
+            )
+        })
+        .collect();
+    assert!(expected.iter().filter(|(_, _, objects)| objects.len() > 1).count() >= 2);
+    let got: Vec<(i64, String, Vec<String>)> = stored
+        .iter()
+        .map(|event| (event.source_offset.unwrap(), event.command.clone(), event.objects.clone()))
+        .collect();
+    assert_eq!(got, expected);
 }

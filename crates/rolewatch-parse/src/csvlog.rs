@@ -168,6 +168,12 @@ impl RecordParser for CsvlogParser {
         }
         self.interpreter.finish(output);
     }
+
+    fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
+        // A row whose quoted field goes on in lines still to come stays open too.
+        let held = self.interpreter.cut(output);
+        held.or_else(|| self.partial.as_ref().map(|partial| partial.position.clone()))
+    }
 }
 
 #[cfg(test)]

@@ -98,6 +98,10 @@ impl RecordParser for JsonlogParser {
     fn finish(&mut self, output: &mut ParseOutput) {
         self.interpreter.finish(output);
     }
+
+    fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
+        self.interpreter.cut(output)
+    }
 }
 
 #[cfg(test)]

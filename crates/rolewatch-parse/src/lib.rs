@@ -165,6 +165,8 @@ pub trait RecordParser: Send {
     /// when the next record starts, so a chunk filled by an event is cut just after the next
     /// record's first line: finishing there took an `ERROR` without its `STATEMENT` (the
     /// failed statement was lost) or a statement without its continuation lines (rejected).
+    /// Likewise a pgAudit statement whose further relation lines may follow (its event is the
+    /// last thing made) is held back rather than split into two events, one per chunk.
     /// The default finishes everything and keeps nothing.
     fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
         self.finish(output);

@@ -77,6 +77,13 @@ pub(crate) struct PgLogInterpreter {
     objects: ObjectFinder,
     /// The record times' last whole second.
     timestamps: PgTimestampCache,
+    /// The event last made or amended by a pgAudit line: its index in the output and how many
+    /// rejections the output held then. A cut holds it back when it is still the last thing
+    /// the output received (see [`PgLogInterpreter::cut`]).
+    last_audit: Option<(usize, usize)>,
+    /// The open statement a cut held back, with its session: it goes back into the output,
+    /// at its end, before anything else is interpreted or finished.
+    held: Option<(Text, Box<AuditEvent>)>,
 }
 
 fn non_empty(field: Option<&str>) -> Option<Text> {
@@ -136,6 +143,8 @@ impl PgLogInterpreter {
             open: HashMap::default(),
             objects: ObjectFinder::new(SqlDialect::Postgres),
             timestamps: PgTimestampCache::default(),
+            last_audit: None,
+            held: None,
         }
     }
 
@@ -165,6 +174,9 @@ impl PgLogInterpreter {
         raw: &[u8],
         output: &mut ParseOutput,
     ) {
+        if self.held.is_some() {
+            self.restore(output);
+        }
         let ts = match self.timestamps.parse(record.timestamp, self.zone) {
             Ok(ts) => ts,
             Err(error) => return output.reject(position, RejectReason::BadTimestamp, error.to_string(), raw),
@@ -239,7 +251,7 @@ impl PgLogInterpreter {
             Ok(audit) => audit,
             Err(detail) => return output.reject(position, RejectReason::BadAuditRecord, detail, raw),
         };
-        let Self { open, server, format, .. } = self;
+        let Self { open, server, format, last_audit, .. } = self;
         let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
         // The session's entry: looked up once, amended or replaced below.
         let slot = open.get_mut(session.as_ref());
@@ -248,12 +260,15 @@ impl PgLogInterpreter {
             .filter(|open| open.statement_id == statement_id && open.substatement_id == substatement_id);
         // The event is where the map says unless the caller took the events since (then the
         // statement's further lines start an event of their own).
-        let amended = same.and_then(|open| output.events.get_mut(open.index)).filter(|event| {
-            event.statement_id == Some(statement_id)
-                && event.substatement_id == Some(substatement_id)
-                && event.session_id.as_deref() == record.session_id.filter(|id| !id.is_empty())
-        });
-        if let Some(event) = amended {
+        let amended = same.and_then(|open| Some((open.index, output.events.get_mut(open.index)?))).filter(
+            |(_, event)| {
+                event.statement_id == Some(statement_id)
+                    && event.substatement_id == Some(substatement_id)
+                    && event.session_id.as_deref() == record.session_id.filter(|id| !id.is_empty())
+            },
+        );
+        if let Some((index, event)) = amended {
+            *last_audit = Some((index, output.rejected.len()));
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
                 && !event.objects.iter().any(|known| known.as_str() == object.as_ref())
@@ -270,6 +285,7 @@ impl PgLogInterpreter {
             return;
         }
         let now_open = Open { index: output.events.len(), statement_id, substatement_id };
+        *last_audit = Some((now_open.index, output.rejected.len()));
         // Made and filled where it lies: an event is 432 bytes, and moving one into the vector
         // was a copy per record. `push` builds its argument aside before it may grow the
         // vector; `resize_with` grows first and writes the new event in place.
@@ -300,8 +316,57 @@ impl PgLogInterpreter {
     }
 
     /// Closes every open statement: the caller may take the events now.
-    pub(crate) fn finish(&mut self, _output: &mut ParseOutput) {
+    pub(crate) fn finish(&mut self, output: &mut ParseOutput) {
+        self.restore(output);
         self.open.clear();
+        self.last_audit = None;
+    }
+
+    /// Prepares a cut while more lines follow ([`crate::RecordParser::cut`]). pgAudit writes a
+    /// statement's lines (one per relation) one after another, so a cut that falls between
+    /// them would split the statement into two events, one per chunk. So when the output's
+    /// last event is a statement still open and nothing came after it (no other event, no
+    /// rejection), it is taken out of the output and held, and its first line's position is
+    /// returned: the chunk ends before that line, and the event, with the lines still to come,
+    /// goes with the next one. Every other statement is closed, as at [`Self::finish`]. If the
+    /// caller finishes instead, the held event goes back where it was.
+    pub(crate) fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
+        self.restore(output);
+        let last = output.events.len().checked_sub(1);
+        let held = match (self.last_audit.take(), last) {
+            (Some((index, rejected)), Some(last)) if index == last && rejected == output.rejected.len() => {
+                let event = output.events.get(last)?;
+                self.open
+                    .iter()
+                    .find(|(_, open)| {
+                        open.index == last
+                            && event.statement_id == Some(open.statement_id)
+                            && event.substatement_id == Some(open.substatement_id)
+                    })
+                    .map(|(session, open)| (session.clone(), *open))
+            }
+            _ => None,
+        };
+        self.open.clear();
+        let (session, open) = held?;
+        let event = output.events.pop()?;
+        let Some(position) = event.position() else {
+            // Nowhere to cut before it: it stays in this chunk, closed.
+            output.events.push(event);
+            return None;
+        };
+        self.open.insert(session.clone(), open);
+        self.held = Some((session, Box::new(event)));
+        Some(position)
+    }
+
+    /// Puts a held statement back at the end of the output, still open.
+    fn restore(&mut self, output: &mut ParseOutput) {
+        let Some((session, event)) = self.held.take() else { return };
+        if let Some(open) = self.open.get_mut(&session) {
+            open.index = output.events.len();
+        }
+        output.events.push(*event);
     }
 }
 
@@ -371,6 +436,67 @@ mod tests {
         parser.parse_line(audit_line(7, 3).as_bytes(), &position, &mut output);
         parser.finish(&mut output);
         assert_eq!(output.events.len(), 2, "the two lines of s7's statement 3 are one event");
+    }
+
+    fn relation_line(session: usize, statement_id: u32, relation: &str) -> String {
+        format!(
+            r#"{{"timestamp":"2026-11-26 10:00:00.123 UTC","user":"app_reader","dbname":"shop","pid":7,"session_id":"s{session}","error_severity":"LOG","message":"AUDIT: SESSION,{statement_id},1,READ,SELECT,TABLE,{relation},SELECT * FROM orders JOIN customers USING (id),<none>,1"}}"#
+        )
+    }
+
+    fn kafka_at(offset: i64) -> SourcePosition {
+        SourcePosition::Kafka { topic: "pg".into(), partition: 0, offset }
+    }
+
+    fn objects(event: &rolewatch_event::AuditEvent) -> Vec<String> {
+        event.objects.iter().map(ToString::to_string).collect()
+    }
+
+    /// A cut that falls between the relation lines of one statement holds the statement back
+    /// for the next chunk, which starts at its first line: one event with both relations, not
+    /// one per chunk.
+    #[test]
+    fn a_cut_holds_back_the_statement_still_open() {
+        let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
+        let mut output = ParseOutput::default();
+        parser.parse_line(relation_line(1, 1, "public.a").as_bytes(), &kafka_at(10), &mut output);
+        parser.parse_line(relation_line(1, 2, "public.orders").as_bytes(), &kafka_at(11), &mut output);
+        assert_eq!(parser.cut(&mut output), Some(kafka_at(11)));
+        assert_eq!(output.events.len(), 1, "statement 2 is held back");
+        assert_eq!(output.events[0].statement_id, Some(1));
+
+        let mut next = ParseOutput::default();
+        parser.parse_line(relation_line(1, 2, "public.customers").as_bytes(), &kafka_at(12), &mut next);
+        parser.parse_line(relation_line(2, 1, "public.b").as_bytes(), &kafka_at(13), &mut next);
+        parser.finish(&mut next);
+        assert_eq!(next.events.len(), 2);
+        assert_eq!(next.events[0].statement_id, Some(2));
+        assert_eq!(next.events[0].source_offset, Some(11), "the event is where its first line is");
+        assert_eq!(objects(&next.events[0]), ["public.orders", "public.customers"]);
+    }
+
+    /// Nothing is held back when something came after the statement's last line (a rejected
+    /// line here: it belongs to the chunk being cut), and a caller that finishes after a cut
+    /// gets the held statement back at the end of its output.
+    #[test]
+    fn a_cut_holds_back_only_the_last_thing_made() {
+        let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
+        let mut output = ParseOutput::default();
+        parser.parse_line(relation_line(1, 1, "public.a").as_bytes(), &kafka_at(1), &mut output);
+        parser.parse_line(b"{not json", &kafka_at(2), &mut output);
+        assert_eq!(parser.cut(&mut output), None);
+        assert_eq!((output.events.len(), output.rejected.len()), (1, 1));
+
+        let mut output = ParseOutput::default();
+        parser.parse_line(relation_line(1, 2, "public.a").as_bytes(), &kafka_at(3), &mut output);
+        parser.parse_line(relation_line(1, 3, "public.b").as_bytes(), &kafka_at(4), &mut output);
+        assert_eq!(parser.cut(&mut output), Some(kafka_at(4)));
+        parser.finish(&mut output);
+        let ids: Vec<Option<u64>> = output.events.iter().map(|event| event.statement_id).collect();
+        assert_eq!(ids, [Some(2), Some(3)]);
+        // Finished: a further line of statement 3 is an event of its own.
+        parser.parse_line(relation_line(1, 3, "public.c").as_bytes(), &kafka_at(5), &mut output);
+        assert_eq!(output.events.len(), 3);
     }
 
     /// A caller that takes the events without `finish` does not make a later line amend

@@ -316,8 +316,9 @@ impl RecordParser for StderrParser {
     }
 
     fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
-        self.interpreter.finish(output);
-        self.open.as_ref().and_then(|_| self.position.clone())
+        // A statement held open by the interpreter started before the open record did.
+        let held = self.interpreter.cut(output);
+        held.or_else(|| self.open.as_ref().and_then(|_| self.position.clone()))
     }
 }
 

@@ -715,9 +715,6 @@ mod tests {
         assert!(!feeder.waits_for_declared_end(), "declared chunks are cut once");
     }
 
-    /// A recycled chunk's vector holds the next chunk but one: once the first full chunk has
-    /// sized them, the reader alternates between two vectors instead of allocating one per
-    /// chunk.
     /// A stderr log of multi-line records, every third an `ERROR` with its `STATEMENT` on the
     /// next line, cut into chunks of two events: a full chunk ends before the record the parser
     /// still has open, so no statement loses its continuation lines and no `ERROR` its
@@ -779,6 +776,56 @@ mod tests {
         assert_eq!(statements, expected);
     }
 
+    /// The committed capture of a real server (`examples/logs`), read in chunks of two to
+    /// seven events and whole: each carrier yields the same events whatever the chunk size, and
+    /// the chunks' spans tile the file. A statement on several relations (pgAudit writes a line
+    /// per relation) that a cut fell between became two events, one per chunk. (A chunk of one
+    /// event has nothing to cut before a statement held back: it is closed at the cut.)
+    #[test]
+    fn the_chunk_size_does_not_change_the_events() {
+        let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/logs");
+        let options = ParserOptions {
+            log_line_prefix: Some("%m [%p] %q%u@%d %r %a %c ".to_owned()),
+            ..ParserOptions::default()
+        };
+        let capture = std::fs::read_to_string(directory.join("capture.env")).unwrap();
+        assert!(capture.contains("LOG_LINE_PREFIX='%m [%p] %q%u@%d %r %a %c '"), "{capture}");
+        for (format, name) in [
+            (LogFormat::PgauditJsonlog, "postgresql.json"),
+            (LogFormat::PgauditCsvlog, "postgresql.csv"),
+            (LogFormat::PgauditStderr, "postgresql.log"),
+        ] {
+            let path = directory.join(name);
+            let size = std::fs::metadata(&path).unwrap().len();
+            let read = |chunk_events: usize| {
+                let input = InputPath::File(path.clone());
+                let mut reader = SourceReader::open(&input, Some(format), &options, chunk_events).unwrap();
+                let (mut events, mut next) = (Vec::new(), 0);
+                while let Some(chunk) = reader.next_chunk().unwrap() {
+                    assert_eq!(chunk.rejected, vec![], "{name} in chunks of {chunk_events}");
+                    let Span::Bytes { start, end, .. } = chunk.span else { panic!("{:?}", chunk.span) };
+                    assert_eq!(
+                        start, next,
+                        "{name} in chunks of {chunk_events}: bytes in two chunks or none"
+                    );
+                    next = end;
+                    events.extend(chunk.events);
+                }
+                assert_eq!(next, size, "{name} in chunks of {chunk_events}");
+                events
+            };
+            let whole = read(1 << 20);
+            let joins = whole.iter().filter(|event| event.objects.len() > 1).count();
+            assert!(joins >= 2, "{name}: {joins} statements on several relations");
+            for chunk_events in 2..=7 {
+                assert!(read(chunk_events) == whole, "{name} in chunks of {chunk_events}");
+            }
+        }
+    }
+
+    /// A recycled chunk's vector holds the next chunk but one: once the first full chunk has
+    /// sized them, the reader alternates between two vectors instead of allocating one per
+    /// chunk.
     #[test]
     fn recycled_chunks_lend_their_memory_to_later_chunks() {
         let content: String = (1..=40).map(|statement_id| audit_line(statement_id) + "\n").collect();

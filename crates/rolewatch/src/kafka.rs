@@ -435,6 +435,36 @@ mod tests {
         assert_eq!(buffers.take_counts().lines, 3);
     }
 
+    /// Adds `lines` to `buffers` as the records at offsets 0, 1, ... of partition 2, cutting
+    /// every full buffer as the run loop does and the rest at the end. Checks that nothing was
+    /// rejected and that every offset is in exactly one chunk; returns how many chunks there
+    /// were and their events.
+    fn read_in_chunks(
+        buffers: &mut KafkaBuffers,
+        lines: &[&str],
+    ) -> (usize, Vec<rolewatch_event::AuditEvent>) {
+        let key = ("pg".to_owned(), 2);
+        let mut chunks = Vec::new();
+        for (offset, line) in lines.iter().enumerate() {
+            let mut record = record(offset as i64, 0);
+            record.payload = line.as_bytes().to_vec();
+            if add(buffers, &[record]) {
+                chunks.extend(buffers.cut_full(&key));
+            }
+        }
+        chunks.extend(buffers.cut(&key));
+        let (count, mut events, mut next) = (chunks.len(), Vec::new(), 0);
+        for (_, chunk) in chunks {
+            assert_eq!(chunk.rejected, vec![], "rejected at a cut");
+            let Span::Offsets { first, last, .. } = chunk.span else { panic!("{:?}", chunk.span) };
+            assert_eq!(first, next, "offsets in two chunks or in none");
+            next = last + 1;
+            events.extend(chunk.events);
+        }
+        assert_eq!(next, lines.len() as i64);
+        (count, events)
+    }
+
     fn offsets(chunk: &Chunk) -> (Vec<Option<i64>>, Vec<String>) {
         let events = chunk.events.iter().map(|event| event.source_offset).collect();
         let rejected = chunk.rejected.iter().map(|record| record.position.to_string()).collect();
@@ -526,29 +556,11 @@ mod tests {
                 lines.push("\tFROM t\",<none>".to_owned());
             }
         }
-        let key = ("pg".to_owned(), 2);
-        let mut chunks = Vec::new();
-        for (offset, line) in lines.iter().enumerate() {
-            let mut record = record(offset as i64, 0);
-            record.payload = line.clone().into_bytes();
-            if add(&mut buffers, &[record]) {
-                chunks.extend(buffers.cut_full(&key));
-            }
-        }
-        chunks.extend(buffers.cut(&key));
-        let mut next = 0;
-        let mut statements = Vec::new();
-        for (_, chunk) in &chunks {
-            assert_eq!(chunk.rejected, vec![], "rejected at a cut");
-            let Span::Offsets { first, last, .. } = chunk.span else { panic!("{:?}", chunk.span) };
-            assert_eq!(first, next, "offsets in two chunks or in none");
-            next = last + 1;
-            statements.extend(
-                chunk.events.iter().map(|event| (event.success, event.statement.clone().unwrap_or_default())),
-            );
-        }
-        assert!(chunks.len() >= 4, "{}", chunks.len());
-        assert_eq!(next, lines.len() as i64);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let (chunks, events) = read_in_chunks(&mut buffers, &lines);
+        assert!(chunks >= 4, "{chunks}");
+        let statements: Vec<(bool, String)> =
+            events.iter().map(|event| (event.success, event.statement.clone().unwrap_or_default())).collect();
         let expected: Vec<(bool, String)> = (1..=9)
             .map(|statement_id| {
                 if statement_id % 3 == 0 {
@@ -559,6 +571,31 @@ mod tests {
             })
             .collect();
         assert_eq!(statements, expected);
+    }
+
+    /// The committed capture of a real server (`examples/logs`), a line per Kafka record, in
+    /// chunks of two to seven events and whole: the same events whatever the chunk size, and
+    /// every offset in exactly one chunk. A statement on several relations that a cut fell
+    /// between became two events, one per chunk.
+    #[test]
+    fn the_chunk_size_does_not_change_the_events() {
+        let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/logs");
+        for (format, name) in [("pgaudit-jsonlog", "postgresql.json"), ("pgaudit-stderr", "postgresql.log")] {
+            let text = std::fs::read_to_string(directory.join(name)).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let read = |chunk_events: usize| {
+                let section: KafkaSection = toml::from_str(&format!(
+                    "brokers = [\"127.0.0.1:9092\"]\ntopics = [\"pg\"]\ngroup_id = \"rw\"\nformat = \"{format}\"\nlog_line_prefix = \"%m [%p] %q%u@%d %r %a %c \"\nchunk_events = {chunk_events}\n"
+                ))
+                .unwrap();
+                read_in_chunks(&mut KafkaBuffers::new(section), &lines).1
+            };
+            let whole = read(1 << 20);
+            assert!(whole.iter().filter(|event| event.objects.len() > 1).count() >= 2, "{name}");
+            for chunk_events in 2..=7 {
+                assert!(read(chunk_events) == whole, "{name} in chunks of {chunk_events}");
+            }
+        }
     }
 
     #[test]
