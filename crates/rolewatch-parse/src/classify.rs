@@ -46,6 +46,46 @@ fn contains_word(text: &str, word: &str) -> bool {
         .any(|candidate| candidate.eq_ignore_ascii_case(word))
 }
 
+/// Whether the text after `CREATE TABLE` makes a table from a query: `AS` (or MySQL's bare
+/// `SELECT`) outside parentheses, quotes and comments. `AS` inside the column list
+/// (`GENERATED ALWAYS AS IDENTITY`, a generated column's expression) does not.
+fn creates_table_from_query(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let (mut depth, mut index) = (0usize, 0);
+    while let Some(&byte) = bytes.get(index) {
+        let rest = bytes.get(index..).unwrap_or_default();
+        let skip_past = |from: usize, needle: &[u8]| {
+            memchr::memmem::find(bytes.get(from..).unwrap_or_default(), needle)
+                .map_or(bytes.len(), |found| from + found + needle.len())
+        };
+        index = match byte {
+            b'(' => {
+                depth += 1;
+                index + 1
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                index + 1
+            }
+            b';' if depth == 0 => return false,
+            b'\'' | b'"' | b'`' => skip_past(index + 1, &[byte]),
+            b'-' if rest.starts_with(b"--") => skip_past(index, b"\n"),
+            b'/' if rest.starts_with(b"/*") => skip_past(index + 2, b"*/"),
+            _ if byte.is_ascii_alphabetic() || byte == b'_' => {
+                let length =
+                    rest.iter().take_while(|byte| byte.is_ascii_alphanumeric() || **byte == b'_').count();
+                let word = rest.get(..length).unwrap_or_default();
+                if depth == 0 && (word.eq_ignore_ascii_case(b"AS") || word.eq_ignore_ascii_case(b"SELECT")) {
+                    return true;
+                }
+                index + length
+            }
+            _ => index + 1,
+        };
+    }
+    false
+}
+
 const DDL_OBJECTS: &[&str] = &[
     "TABLE",
     "VIEW",
@@ -219,7 +259,7 @@ fn classify_one(statement: &str) -> Classified {
                 _ if DDL_OBJECTS.contains(&object.as_str()) => StatementClass::Ddl,
                 _ => StatementClass::Ddl,
             };
-            let command = if object == "TABLE" && first == "CREATE" && contains_word(after, "AS") {
+            let command = if object == "TABLE" && first == "CREATE" && creates_table_from_query(after) {
                 Text::const_new("CREATE TABLE AS")
             } else if object.is_empty() {
                 first.clone()
@@ -263,6 +303,22 @@ mod tests {
         check("CREATE TABLE t (a int)", "CREATE TABLE", StatementClass::Ddl);
         check("create temp table t (a int)", "CREATE TABLE", StatementClass::Ddl);
         check("CREATE TABLE c AS SELECT * FROM t", "CREATE TABLE AS", StatementClass::Ddl);
+        check(
+            "create table c (a, b) with (fillfactor = 70) as table t",
+            "CREATE TABLE AS",
+            StatementClass::Ddl,
+        );
+        check("CREATE TABLE c ENGINE=InnoDB SELECT * FROM t", "CREATE TABLE AS", StatementClass::Ddl);
+        check(
+            "CREATE TABLE t (\n  id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n  b int GENERATED ALWAYS AS (id * 2) STORED\n);",
+            "CREATE TABLE",
+            StatementClass::Ddl,
+        );
+        check(
+            "CREATE TABLE t (\"as\" int, c text DEFAULT 'x AS y') -- AS\n",
+            "CREATE TABLE",
+            StatementClass::Ddl,
+        );
         check("CREATE OR REPLACE FUNCTION f() RETURNS int", "CREATE FUNCTION", StatementClass::Ddl);
         check("ALTER TABLE t ADD COLUMN b int", "ALTER TABLE", StatementClass::Ddl);
         check("DROP ROLE sneaky", "DROP ROLE", StatementClass::Role);

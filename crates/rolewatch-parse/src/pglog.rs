@@ -278,6 +278,18 @@ impl PgLogInterpreter {
             if event.statement.is_none() {
                 event.statement = audit.statement.map(|statement| statement.into_owned());
             }
+            // The lines of one statement name the commands of its parts: `CREATE TABLE` with an
+            // identity column writes `CREATE SEQUENCE` first, then `CREATE TABLE`, `CREATE
+            // INDEX` (its key) and `ALTER SEQUENCE`. The event takes the statement's own.
+            if event.command.as_str() != audit.command.as_ref()
+                && event
+                    .statement
+                    .as_deref()
+                    .is_some_and(|statement| classify(statement).command.as_str() == audit.command.as_ref())
+            {
+                event.command = Text::from(audit.command.as_ref());
+                event.class = audit.class;
+            }
             if event.parameters.is_none() {
                 event.parameters = audit.parameters;
             }
@@ -473,6 +485,35 @@ mod tests {
         assert_eq!(next.events[0].statement_id, Some(2));
         assert_eq!(next.events[0].source_offset, Some(11), "the event is where its first line is");
         assert_eq!(objects(&next.events[0]), ["public.orders", "public.customers"]);
+    }
+
+    /// A statement whose lines name the commands of its parts is the event of the statement's
+    /// own command, with every relation (lines as PostgreSQL 15 with pgAudit 1.7 wrote them for
+    /// a table with an identity column, in `examples/logs/postgresql.json`).
+    #[test]
+    fn a_statement_is_its_own_command_whatever_its_parts() {
+        let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
+        let mut output = ParseOutput::default();
+        for (command, kind, relation) in [
+            ("CREATE SEQUENCE", "SEQUENCE", "public.orders_id_seq"),
+            ("CREATE TABLE", "TABLE", "public.orders"),
+            ("CREATE INDEX", "INDEX", "public.orders_pkey"),
+            ("ALTER SEQUENCE", "SEQUENCE", "public.orders_id_seq"),
+        ] {
+            let line = format!(
+                r#"{{"timestamp":"2026-11-26 17:41:53.873 UTC","user":"postgres","dbname":"shop","pid":4401,"session_id":"6b086f61.1131","error_severity":"LOG","message":"AUDIT: SESSION,6,1,DDL,{command},{kind},{relation},\"CREATE TABLE public.orders (\n    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY\n);\",<not logged>"}}"#
+            );
+            parser.parse_line(line.as_bytes(), &kafka_at(24), &mut output);
+        }
+        parser.finish(&mut output);
+        assert_eq!(output.rejected, vec![]);
+        assert_eq!(output.events.len(), 1);
+        assert_eq!(output.events[0].command, "CREATE TABLE");
+        assert_eq!(output.events[0].class, rolewatch_event::StatementClass::Ddl);
+        assert_eq!(
+            objects(&output.events[0]),
+            ["public.orders_id_seq", "public.orders", "public.orders_pkey"]
+        );
     }
 
     /// Nothing is held back when something came after the statement's last line (a rejected
