@@ -53,11 +53,10 @@ fn creates_table_from_query(text: &str) -> bool {
     let bytes = text.as_bytes();
     let (mut depth, mut index) = (0usize, 0);
     while let Some(&byte) = bytes.get(index) {
-        let rest = bytes.get(index..).unwrap_or_default();
-        let skip_past = |from: usize, needle: &[u8]| {
-            memchr::memmem::find(bytes.get(from..).unwrap_or_default(), needle)
-                .map_or(bytes.len(), |found| from + found + needle.len())
-        };
+        if let Some(after) = skip_quoted(bytes, index) {
+            index = after;
+            continue;
+        }
         index = match byte {
             b'(' => {
                 depth += 1;
@@ -68,13 +67,11 @@ fn creates_table_from_query(text: &str) -> bool {
                 index + 1
             }
             b';' if depth == 0 => return false,
-            b'\'' | b'"' | b'`' => skip_past(index + 1, &[byte]),
-            b'-' if rest.starts_with(b"--") => skip_past(index, b"\n"),
-            b'/' if rest.starts_with(b"/*") => skip_past(index + 2, b"*/"),
             _ if byte.is_ascii_alphabetic() || byte == b'_' => {
+                let word = bytes.get(index..).unwrap_or_default();
                 let length =
-                    rest.iter().take_while(|byte| byte.is_ascii_alphanumeric() || **byte == b'_').count();
-                let word = rest.get(..length).unwrap_or_default();
+                    word.iter().take_while(|byte| byte.is_ascii_alphanumeric() || **byte == b'_').count();
+                let word = word.get(..length).unwrap_or_default();
                 if depth == 0 && (word.eq_ignore_ascii_case(b"AS") || word.eq_ignore_ascii_case(b"SELECT")) {
                     return true;
                 }
@@ -137,46 +134,56 @@ fn split_statements(text: &str) -> Vec<&str> {
     let mut statements = Vec::new();
     let (mut start, mut index) = (0, 0);
     while let Some(&byte) = bytes.get(index) {
-        let rest = bytes.get(index..).unwrap_or_default();
-        let skip_to = |from: usize, needle: &[u8]| {
-            memchr::memmem::find(bytes.get(from..).unwrap_or_default(), needle)
-                .map_or(bytes.len(), |found| from + found + needle.len())
-        };
-        index = match byte {
-            b';' => {
+        index = match skip_quoted(bytes, index) {
+            Some(after) => after,
+            None if byte == b';' => {
                 statements.push(text.get(start..index).unwrap_or_default());
                 start = index + 1;
                 index + 1
             }
-            b'\'' | b'"' | b'`' => {
-                let mut at = index + 1;
-                while let Some(&inner) = bytes.get(at) {
-                    match inner {
-                        b'\\' => at += 2,
-                        _ if inner == byte => break,
-                        _ => at += 1,
-                    }
-                }
-                at + 1
-            }
-            b'-' if rest.starts_with(b"--") => skip_to(index, b"\n"),
-            b'/' if rest.starts_with(b"/*") => skip_to(index + 2, b"*/"),
-            b'$' => {
-                let tag_length =
-                    rest.iter().skip(1).take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
-                match rest.get(tag_length + 1) {
-                    Some(b'$') => {
-                        let tag = rest.get(..tag_length + 2).unwrap_or_default();
-                        skip_to(index + tag.len(), tag)
-                    }
-                    _ => index + 1,
-                }
-            }
-            _ => index + 1,
+            None => index + 1,
         };
     }
     statements.push(text.get(start.min(text.len())..).unwrap_or_default());
     statements
+}
+
+/// Where a quoted string or identifier, a comment or a dollar-quoted body that starts at
+/// `index` ends (the index just after it); `None` when none starts there.
+fn skip_quoted(bytes: &[u8], index: usize) -> Option<usize> {
+    let byte = *bytes.get(index)?;
+    let rest = bytes.get(index..).unwrap_or_default();
+    let skip_past = |from: usize, needle: &[u8]| {
+        memchr::memmem::find(bytes.get(from..).unwrap_or_default(), needle)
+            .map_or(bytes.len(), |found| from + found + needle.len())
+    };
+    match byte {
+        b'\'' | b'"' | b'`' => {
+            let mut at = index + 1;
+            while let Some(&inner) = bytes.get(at) {
+                match inner {
+                    b'\\' => at += 2,
+                    _ if inner == byte => break,
+                    _ => at += 1,
+                }
+            }
+            Some(at + 1)
+        }
+        b'-' if rest.starts_with(b"--") => Some(skip_past(index, b"\n")),
+        b'/' if rest.starts_with(b"/*") => Some(skip_past(index + 2, b"*/")),
+        b'$' => {
+            let tag_length =
+                rest.iter().skip(1).take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+            match rest.get(tag_length + 1) {
+                Some(b'$') => {
+                    let tag = rest.get(..tag_length + 2).unwrap_or_default();
+                    Some(skip_past(index + tag.len(), tag))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// Classifies statement text. Several statements (`SELECT 1; DROP TABLE t`) are classified as
