@@ -347,15 +347,16 @@ impl PgLogInterpreter {
         let last = output.events.len().checked_sub(1);
         let held = match (self.last_audit.take(), last) {
             (Some((index, rejected)), Some(last)) if index == last && rejected == output.rejected.len() => {
-                let event = output.events.get(last)?;
-                self.open
-                    .iter()
-                    .find(|(_, open)| {
-                        open.index == last
-                            && event.statement_id == Some(open.statement_id)
-                            && event.substatement_id == Some(open.substatement_id)
-                    })
-                    .map(|(session, open)| (session.clone(), *open))
+                output.events.get(last).and_then(|event| {
+                    self.open
+                        .iter()
+                        .find(|(_, open)| {
+                            open.index == last
+                                && event.statement_id == Some(open.statement_id)
+                                && event.substatement_id == Some(open.substatement_id)
+                        })
+                        .map(|(session, open)| (session.clone(), *open))
+                })
             }
             _ => None,
         };
