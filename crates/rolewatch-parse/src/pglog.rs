@@ -53,6 +53,19 @@ struct Open {
     substatement_id: u64,
 }
 
+/// The event a pgAudit line last made or amended.
+#[derive(Debug, Clone, Copy)]
+struct LastAudit {
+    /// The event's index in `ParseOutput::events`.
+    index: usize,
+    /// How many rejections the output held then.
+    rejected: usize,
+    /// Whether every pgAudit line since the one that made the event went to it: a line that
+    /// amended another session's event after it makes that event depend on a line after the
+    /// cut a hold-back would make.
+    alone: bool,
+}
+
 /// The open statements by session id.
 type OpenMap = HashMap<Text, Open, foldhash::fast::RandomState>;
 
@@ -77,10 +90,8 @@ pub(crate) struct PgLogInterpreter {
     objects: ObjectFinder,
     /// The record times' last whole second.
     timestamps: PgTimestampCache,
-    /// The event last made or amended by a pgAudit line: its index in the output and how many
-    /// rejections the output held then. A cut holds it back when it is still the last thing
-    /// the output received (see [`PgLogInterpreter::cut`]).
-    last_audit: Option<(usize, usize)>,
+    /// The event last made or amended by a pgAudit line (see [`PgLogInterpreter::cut`]).
+    last_audit: Option<LastAudit>,
     /// The open statement a cut held back, with its session: it goes back into the output,
     /// at its end, before anything else is interpreted or finished.
     held: Option<(Text, Box<AuditEvent>)>,
@@ -268,7 +279,8 @@ impl PgLogInterpreter {
             },
         );
         if let Some((index, event)) = amended {
-            *last_audit = Some((index, output.rejected.len()));
+            let alone = last_audit.is_some_and(|last| last.index == index && last.alone);
+            *last_audit = Some(LastAudit { index, rejected: output.rejected.len(), alone });
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
                 && !event.objects.iter().any(|known| known.as_str() == object.as_ref())
@@ -297,7 +309,7 @@ impl PgLogInterpreter {
             return;
         }
         let now_open = Open { index: output.events.len(), statement_id, substatement_id };
-        *last_audit = Some((now_open.index, output.rejected.len()));
+        *last_audit = Some(LastAudit { index: now_open.index, rejected: output.rejected.len(), alone: true });
         // Made and filled where it lies: an event is 432 bytes, and moving one into the vector
         // was a copy per record. `push` builds its argument aside before it may grow the
         // vector; `resize_with` grows first and writes the new event in place.
@@ -337,8 +349,9 @@ impl PgLogInterpreter {
     /// Prepares a cut while more lines follow ([`crate::RecordParser::cut`]). pgAudit writes a
     /// statement's lines (one per relation) one after another, so a cut that falls between
     /// them would split the statement into two events, one per chunk. So when the output's
-    /// last event is a statement still open and nothing came after it (no other event, no
-    /// rejection), it is taken out of the output and held, and its first line's position is
+    /// last event is a statement still open and nothing came after its first line (no other
+    /// event, no rejection, no line of another statement), it is taken out of the output and
+    /// held, and its first line's position is
     /// returned: the chunk ends before that line, and the event, with the lines still to come,
     /// goes with the next one. Every other statement is closed, as at [`Self::finish`]. If the
     /// caller finishes instead, the held event goes back where it was.
@@ -346,7 +359,9 @@ impl PgLogInterpreter {
         self.restore(output);
         let last = output.events.len().checked_sub(1);
         let held = match (self.last_audit.take(), last) {
-            (Some((index, rejected)), Some(last)) if index == last && rejected == output.rejected.len() => {
+            (Some(audit), Some(last))
+                if audit.alone && audit.index == last && audit.rejected == output.rejected.len() =>
+            {
                 output.events.get(last).and_then(|event| {
                     self.open
                         .iter()
@@ -539,6 +554,16 @@ mod tests {
         // Finished: a further line of statement 3 is an event of its own.
         parser.parse_line(relation_line(1, 3, "public.c").as_bytes(), &kafka_at(5), &mut output);
         assert_eq!(output.events.len(), 3);
+
+        // Session 2's statement took a line after session 1's statement began: cutting before
+        // session 1's would leave session 2's event in this chunk with a line of the next.
+        let mut output = ParseOutput::default();
+        parser.parse_line(relation_line(2, 1, "public.a").as_bytes(), &kafka_at(6), &mut output);
+        parser.parse_line(relation_line(1, 4, "public.a").as_bytes(), &kafka_at(7), &mut output);
+        parser.parse_line(relation_line(2, 1, "public.b").as_bytes(), &kafka_at(8), &mut output);
+        parser.parse_line(relation_line(1, 4, "public.b").as_bytes(), &kafka_at(9), &mut output);
+        assert_eq!(parser.cut(&mut output), None);
+        assert_eq!(output.events.len(), 2);
     }
 
     /// A caller that takes the events without `finish` does not make a later line amend
