@@ -60,10 +60,22 @@ struct LastAudit {
     index: usize,
     /// How many rejections the output held then.
     rejected: usize,
-    /// Whether every pgAudit line since the one that made the event went to it: a line that
-    /// amended another session's event after it makes that event depend on a line after the
-    /// cut a hold-back would make.
+    /// The line's offset (byte offset in a file, or Kafka offset: the lines of one Kafka
+    /// record share it).
+    offset: i64,
+    /// Whether every pgAudit line at or after the event's first line's offset went to it. A
+    /// line that amended another session's event there makes that event depend on a line the
+    /// hold-back would put after the cut: after the event's first line, or before it in the
+    /// same Kafka record.
     alone: bool,
+}
+
+/// A position's byte offset (files) or Kafka offset.
+fn position_offset(position: &SourcePosition) -> i64 {
+    match position {
+        SourcePosition::File { offset, .. } => i64::try_from(*offset).unwrap_or(i64::MAX),
+        SourcePosition::Kafka { offset, .. } => *offset,
+    }
 }
 
 /// The open statements by session id.
@@ -280,7 +292,8 @@ impl PgLogInterpreter {
         );
         if let Some((index, event)) = amended {
             let alone = last_audit.is_some_and(|last| last.index == index && last.alone);
-            *last_audit = Some(LastAudit { index, rejected: output.rejected.len(), alone });
+            let offset = position_offset(position);
+            *last_audit = Some(LastAudit { index, rejected: output.rejected.len(), offset, alone });
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
                 && !event.objects.iter().any(|known| known.as_str() == object.as_ref())
@@ -309,7 +322,11 @@ impl PgLogInterpreter {
             return;
         }
         let now_open = Open { index: output.events.len(), statement_id, substatement_id };
-        *last_audit = Some(LastAudit { index: now_open.index, rejected: output.rejected.len(), alone: true });
+        let offset = position_offset(position);
+        // A line of the same Kafka record went to another event before this one began.
+        let alone = last_audit.is_none_or(|last| last.offset != offset);
+        *last_audit =
+            Some(LastAudit { index: now_open.index, rejected: output.rejected.len(), offset, alone });
         // Made and filled where it lies: an event is 432 bytes, and moving one into the vector
         // was a copy per record. `push` builds its argument aside before it may grow the
         // vector; `resize_with` grows first and writes the new event in place.

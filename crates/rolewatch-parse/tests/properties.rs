@@ -180,3 +180,119 @@ fn unterminated_records_are_bounded() {
         );
     }
 }
+
+/// A pgAudit jsonlog line: relation `relation` of statement `statement` of session `session`.
+fn relation_line(session: u8, statement: u32, relation: usize) -> String {
+    format!(
+        r#"{{"timestamp":"2026-11-26 10:00:00.123 UTC","user":"app","dbname":"shop","pid":7,"session_id":"s{session}","error_severity":"LOG","message":"AUDIT: SESSION,{statement},1,READ,SELECT,TABLE,public.t{relation},SELECT 1,<none>,1"}}"#
+    )
+}
+
+/// Reads `records` (the Kafka records at offsets 0, 1, ..., each of one or more lines) as the
+/// daemon does, cutting a chunk each time `chunk_events` events are buffered after a record
+/// (`KafkaBuffers::cut_full`: the chunk ends before the position `cut` returns when that is
+/// after the chunk's first record and no event of the chunk is at or after it; otherwise
+/// everything is finished). Returns each chunk's first and last offset with its events.
+fn read_in_kafka_chunks(records: &[Vec<String>], chunk_events: usize) -> Vec<(i64, i64, ParseOutput)> {
+    let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
+    let (mut chunks, mut output, mut first) = (Vec::new(), ParseOutput::default(), 0);
+    for (offset, lines) in records.iter().enumerate() {
+        let offset = offset as i64;
+        let position = SourcePosition::Kafka { topic: "pg".into(), partition: 0, offset };
+        for line in lines {
+            parser.parse_line(line.as_bytes(), &position, &mut output);
+        }
+        if output.events.len() < chunk_events {
+            continue;
+        }
+        let kept = match parser.cut(&mut output) {
+            Some(SourcePosition::Kafka { offset: kept, .. })
+                if kept > first
+                    && kept <= offset
+                    && output.events.last().and_then(|event| event.source_offset) < Some(kept) =>
+            {
+                kept
+            }
+            Some(_) => {
+                parser.finish(&mut output);
+                offset + 1
+            }
+            None => offset + 1,
+        };
+        chunks.push((first, kept - 1, std::mem::take(&mut output)));
+        first = kept;
+    }
+    parser.finish(&mut output);
+    chunks.push((first, records.len() as i64 - 1, output));
+    chunks
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// pgAudit statements on several relations, from interleaved sessions, in Kafka records of
+    /// one or several lines, read in chunks of any size: every relation line is in exactly one
+    /// event, and that event is in the chunk whose offsets hold the line's record (a restart
+    /// from any cut reads again exactly what the stored chunks do not hold). When sessions do
+    /// not interleave and a record is a line, the events are those of reading the whole input
+    /// at once: no statement is split by a cut.
+    #[test]
+    fn chunk_cuts_lose_repeat_and_split_nothing(
+        steps in prop::collection::vec((0u8..3, any::<bool>(), 1usize..4), 1..60),
+        chunk_events in 2usize..7,
+        interleave in any::<bool>(),
+        several_lines_a_record in any::<bool>(),
+    ) {
+        // Each step is a session, whether it starts a new statement or adds a relation to its
+        // current one, and (when records carry several lines) how many lines its record holds.
+        // Without interleaving, all of a session's steps come together.
+        let mut steps = steps;
+        if !interleave {
+            steps.sort_by_key(|(session, _, _)| *session);
+        }
+        let mut current: [(u32, usize); 3] = [(0, 0); 3];
+        let mut records: Vec<Vec<String>> = Vec::new();
+        let mut room = 0;
+        let mut line_of = std::collections::HashMap::new();
+        for (session, new_statement, record_lines) in steps {
+            let (statement, relations) = &mut current[usize::from(session)];
+            if new_statement || *statement == 0 {
+                (*statement, *relations) = (*statement + 1, 0);
+            }
+            if room == 0 {
+                records.push(Vec::new());
+                room = if several_lines_a_record { record_lines } else { 1 };
+            }
+            room -= 1;
+            line_of.insert((session, *statement, *relations), records.len() as i64 - 1);
+            records.last_mut().unwrap().push(relation_line(session, *statement, *relations));
+            *relations += 1;
+        }
+        let whole = read_in_kafka_chunks(&records, usize::MAX);
+        let chunks = read_in_kafka_chunks(&records, chunk_events);
+        let mut seen = Vec::new();
+        for (first, last, output) in &chunks {
+            prop_assert!(output.rejected.is_empty());
+            for event in &output.events {
+                let session: u8 = event.session_id.as_deref().unwrap()[1..].parse().unwrap();
+                let statement = u32::try_from(event.statement_id.unwrap()).unwrap();
+                for object in &event.objects {
+                    let relation: usize = object.as_str()["public.t".len()..].parse().unwrap();
+                    let line = line_of[&(session, statement, relation)];
+                    prop_assert!((*first..=*last).contains(&line), "record {} in the chunk {}..={}", line, first, last);
+                    seen.push(line);
+                }
+            }
+        }
+        let mut expected: Vec<i64> = line_of.values().copied().collect();
+        expected.sort_unstable();
+        seen.sort_unstable();
+        prop_assert_eq!(seen, expected);
+        if !interleave && !several_lines_a_record {
+            let events = |chunks: &[(i64, i64, ParseOutput)]| -> Vec<rolewatch_event::AuditEvent> {
+                chunks.iter().flat_map(|(_, _, output)| output.events.clone()).collect()
+            };
+            prop_assert!(events(&chunks) == events(&whole));
+        }
+    }
+}
