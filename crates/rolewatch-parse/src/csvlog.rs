@@ -170,9 +170,15 @@ impl RecordParser for CsvlogParser {
     }
 
     fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
-        // A row whose quoted field goes on in lines still to come stays open too.
-        let held = self.interpreter.cut(output);
-        held.or_else(|| self.partial.as_ref().map(|partial| partial.position.clone()))
+        // A row whose quoted field goes on in lines still to come stays open too, unless the
+        // interpreter says the cut cannot go before it.
+        let partial = self.partial.as_ref().map(|partial| partial.position.clone());
+        let had_partial = partial.is_some();
+        let kept = self.interpreter.cut(output, partial);
+        if kept.is_none() && had_partial {
+            self.finish(output);
+        }
+        kept
     }
 }
 

@@ -100,7 +100,7 @@ impl RecordParser for JsonlogParser {
     }
 
     fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
-        self.interpreter.cut(output)
+        self.interpreter.cut(output, None)
     }
 }
 

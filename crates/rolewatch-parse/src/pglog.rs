@@ -58,16 +58,11 @@ struct Open {
 struct LastAudit {
     /// The event's index in `ParseOutput::events`.
     index: usize,
-    /// How many rejections the output held then.
+    /// How many rejections the output held when the event was made.
     rejected: usize,
     /// The line's offset (byte offset in a file, or Kafka offset: the lines of one Kafka
     /// record share it).
     offset: i64,
-    /// Whether every pgAudit line at or after the event's first line's offset went to it. A
-    /// line that amended another session's event there makes that event depend on a line the
-    /// hold-back would put after the cut: after the event's first line, or before it in the
-    /// same Kafka record.
-    alone: bool,
 }
 
 /// A position's byte offset (files) or Kafka offset.
@@ -104,9 +99,14 @@ pub(crate) struct PgLogInterpreter {
     timestamps: PgTimestampCache,
     /// The event last made or amended by a pgAudit line (see [`PgLogInterpreter::cut`]).
     last_audit: Option<LastAudit>,
-    /// The open statement a cut held back, with its session: it goes back into the output,
+    /// The last offset of a pgAudit line that made or amended another event than
+    /// `last_audit`'s, since the last cut: a cut before that offset would leave the event in
+    /// the chunk with a line from after the cut.
+    touched_before: Option<i64>,
+    /// The open statement a cut held back, with its session and the offset of its last line:
+    /// it goes back into the output,
     /// at its end, before anything else is interpreted or finished.
-    held: Option<(Text, Box<AuditEvent>)>,
+    held: Option<(Text, Box<AuditEvent>, i64)>,
 }
 
 fn non_empty(field: Option<&str>) -> Option<Text> {
@@ -167,6 +167,7 @@ impl PgLogInterpreter {
             objects: ObjectFinder::new(SqlDialect::Postgres),
             timestamps: PgTimestampCache::default(),
             last_audit: None,
+            touched_before: None,
             held: None,
         }
     }
@@ -274,7 +275,21 @@ impl PgLogInterpreter {
             Ok(audit) => audit,
             Err(detail) => return output.reject(position, RejectReason::BadAuditRecord, detail, raw),
         };
-        let Self { open, server, format, last_audit, .. } = self;
+        let Self { open, server, format, last_audit, touched_before, .. } = self;
+        let offset = position_offset(position);
+        // `rejected` counts the rejections when the event was made: a rejection since then
+        // came after its first line.
+        let mut touch = |index: usize, rejected: usize| {
+            let rejected = match *last_audit {
+                Some(previous) if previous.index == index => previous.rejected,
+                Some(previous) => {
+                    *touched_before = (*touched_before).max(Some(previous.offset));
+                    rejected
+                }
+                None => rejected,
+            };
+            *last_audit = Some(LastAudit { index, rejected, offset });
+        };
         let (statement_id, substatement_id) = (audit.statement_id, audit.substatement_id);
         // The session's entry: looked up once, amended or replaced below.
         let slot = open.get_mut(session.as_ref());
@@ -291,9 +306,7 @@ impl PgLogInterpreter {
             },
         );
         if let Some((index, event)) = amended {
-            let alone = last_audit.is_some_and(|last| last.index == index && last.alone);
-            let offset = position_offset(position);
-            *last_audit = Some(LastAudit { index, rejected: output.rejected.len(), offset, alone });
+            touch(index, output.rejected.len());
             // Another line of the same statement: one more relation, or the OBJECT-audit twin.
             if let Some(object) = audit.object_name
                 && !event.objects.iter().any(|known| known.as_str() == object.as_ref())
@@ -322,11 +335,7 @@ impl PgLogInterpreter {
             return;
         }
         let now_open = Open { index: output.events.len(), statement_id, substatement_id };
-        let offset = position_offset(position);
-        // A line of the same Kafka record went to another event before this one began.
-        let alone = last_audit.is_none_or(|last| last.offset != offset);
-        *last_audit =
-            Some(LastAudit { index: now_open.index, rejected: output.rejected.len(), offset, alone });
+        touch(now_open.index, output.rejected.len());
         // Made and filled where it lies: an event is 432 bytes, and moving one into the vector
         // was a copy per record. `push` builds its argument aside before it may grow the
         // vector; `resize_with` grows first and writes the new event in place.
@@ -361,25 +370,36 @@ impl PgLogInterpreter {
         self.restore(output);
         self.open.clear();
         self.last_audit = None;
+        self.touched_before = None;
     }
 
     /// Prepares a cut while more lines follow ([`crate::RecordParser::cut`]). pgAudit writes a
     /// statement's lines (one per relation) one after another, so a cut that falls between
     /// them would split the statement into two events, one per chunk. So when the output's
-    /// last event is a statement still open and nothing came after its first line (no other
-    /// event, no rejection, no line of another statement), it is taken out of the output and
-    /// held, and its first line's position is
-    /// returned: the chunk ends before that line, and the event, with the lines still to come,
-    /// goes with the next one. Every other statement is closed, as at [`Self::finish`]. If the
-    /// caller finishes instead, the held event goes back where it was.
-    pub(crate) fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
+    /// last event is a statement still open, and nothing came at or after its first line's
+    /// offset but its own lines (no other event, no rejection, no line of another statement),
+    /// it is taken out of the output and held, and its first line's position is returned: the
+    /// chunk ends before that line, and the event, with the lines still to come, goes with the
+    /// next one. Otherwise `open`, the carrier's record still open (a stderr record, a csvlog
+    /// row), is returned if no line at or after its offset made or amended an event; `None`
+    /// tells the carrier to finish that record now. Every other statement is closed, as at
+    /// [`Self::finish`]. If the caller finishes instead, the held event goes back where it was.
+    pub(crate) fn cut(
+        &mut self,
+        output: &mut ParseOutput,
+        open: Option<SourcePosition>,
+    ) -> Option<SourcePosition> {
         self.restore(output);
+        let last_audit = self.last_audit.take();
+        let touched_before = self.touched_before.take();
         let last = output.events.len().checked_sub(1);
-        let held = match (self.last_audit.take(), last) {
-            (Some(audit), Some(last))
-                if audit.alone && audit.index == last && audit.rejected == output.rejected.len() =>
-            {
+        let held = match (last_audit, last) {
+            (Some(audit), Some(last)) if audit.index == last && audit.rejected == output.rejected.len() => {
                 output.events.get(last).and_then(|event| {
+                    let first_line = position_offset(&event.position()?);
+                    if touched_before.is_some_and(|touched| touched >= first_line) {
+                        return None;
+                    }
                     self.open
                         .iter()
                         .find(|(_, open)| {
@@ -393,25 +413,37 @@ impl PgLogInterpreter {
             _ => None,
         };
         self.open.clear();
-        let (session, open) = held?;
-        let event = output.events.pop()?;
-        let Some(position) = event.position() else {
-            // Nowhere to cut before it: it stays in this chunk, closed.
-            output.events.push(event);
-            return None;
-        };
-        self.open.insert(session.clone(), open);
-        self.held = Some((session, Box::new(event)));
-        Some(position)
+        if let Some((session, open)) = held
+            && let Some(audit) = last_audit
+            && let Some(event) = output.events.pop()
+        {
+            match event.position() {
+                Some(position) => {
+                    self.open.insert(session.clone(), open);
+                    self.held = Some((session, Box::new(event), audit.offset));
+                    return Some(position);
+                }
+                // Nowhere to cut before it (checked above): it stays, closed.
+                None => output.events.push(event),
+            }
+        }
+        let touched = touched_before.max(last_audit.map(|audit| audit.offset));
+        open.filter(|open| touched.is_none_or(|touched| touched < position_offset(open)))
     }
 
-    /// Puts a held statement back at the end of the output, still open.
+    /// Puts a held statement back at the end of the output, still open, and the last pgAudit
+    /// line as the one that last amended it (lines of the next chunk that come after it, for
+    /// another statement, make it depend on them). A rejection already in the output came
+    /// after its first line: it is not held back again then.
     fn restore(&mut self, output: &mut ParseOutput) {
-        let Some((session, event)) = self.held.take() else { return };
+        let Some((session, event, offset)) = self.held.take() else { return };
+        let index = output.events.len();
         if let Some(open) = self.open.get_mut(&session) {
-            open.index = output.events.len();
+            open.index = index;
         }
         output.events.push(*event);
+        let rejected = if output.rejected.is_empty() { 0 } else { usize::MAX };
+        self.last_audit = Some(LastAudit { index, rejected, offset });
     }
 }
 

@@ -316,9 +316,16 @@ impl RecordParser for StderrParser {
     }
 
     fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
-        // A statement held open by the interpreter started before the open record did.
-        let held = self.interpreter.cut(output);
-        held.or_else(|| self.open.as_ref().and_then(|_| self.position.clone()))
+        // The interpreter keeps a statement held back (it started before the open record did)
+        // or the open record, unless a line at or after its start amended an event: then the
+        // open record is completed now.
+        let open = self.open.as_ref().and_then(|_| self.position.clone());
+        let had_open = open.is_some();
+        let kept = self.interpreter.cut(output, open);
+        if kept.is_none() && had_open {
+            self.finish(output);
+        }
+        kept
     }
 }
 

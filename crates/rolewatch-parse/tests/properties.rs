@@ -181,20 +181,39 @@ fn unterminated_records_are_bounded() {
     }
 }
 
-/// A pgAudit jsonlog line: relation `relation` of statement `statement` of session `session`.
-fn relation_line(session: u8, statement: u32, relation: usize) -> String {
-    format!(
-        r#"{{"timestamp":"2026-11-26 10:00:00.123 UTC","user":"app","dbname":"shop","pid":7,"session_id":"s{session}","error_severity":"LOG","message":"AUDIT: SESSION,{statement},1,READ,SELECT,TABLE,public.t{relation},SELECT 1,<none>,1"}}"#
-    )
+/// A pgAudit line in `format`: relation `relation` of statement `statement` of session
+/// `session`. stderr lines follow [`CUT_PREFIX`].
+fn relation_line(format: LogFormat, session: u8, statement: u32, relation: usize) -> String {
+    let audit =
+        format!("AUDIT: SESSION,{statement},1,READ,SELECT,TABLE,public.t{relation},SELECT 1,<none>,1");
+    match format {
+        LogFormat::PgauditStderr => {
+            format!("2026-11-26 10:00:00.123 UTC [7] app@shop 5{session}.7 LOG:  {audit}")
+        }
+        LogFormat::PgauditCsvlog => format!(
+            "2026-11-26 10:00:00.123 UTC,\"app\",\"shop\",7,\"127.0.0.1:5000\",5{session}.7,1,\"SELECT\",2026-11-26 10:00:00 UTC,3/9,0,LOG,00000,\"{audit}\",,,,,,,,,\"psql\",\"client backend\",,0"
+        ),
+        _ => format!(
+            r#"{{"timestamp":"2026-11-26 10:00:00.123 UTC","user":"app","dbname":"shop","pid":7,"session_id":"5{session}.7","error_severity":"LOG","message":"{audit}"}}"#
+        ),
+    }
 }
+
+/// The `log_line_prefix` of the stderr lines of [`relation_line`].
+const CUT_PREFIX: &str = "%m [%p] %u@%d %c ";
 
 /// Reads `records` (the Kafka records at offsets 0, 1, ..., each of one or more lines) as the
 /// daemon does, cutting a chunk each time `chunk_events` events are buffered after a record
 /// (`KafkaBuffers::cut_full`: the chunk ends before the position `cut` returns when that is
 /// after the chunk's first record and no event of the chunk is at or after it; otherwise
 /// everything is finished). Returns each chunk's first and last offset with its events.
-fn read_in_kafka_chunks(records: &[Vec<String>], chunk_events: usize) -> Vec<(i64, i64, ParseOutput)> {
-    let mut parser = parser_for(LogFormat::PgauditJsonlog, &ParserOptions::default());
+fn read_in_kafka_chunks(
+    format: LogFormat,
+    records: &[Vec<String>],
+    chunk_events: usize,
+) -> Vec<(i64, i64, ParseOutput)> {
+    let options = ParserOptions { log_line_prefix: Some(CUT_PREFIX.to_owned()), ..ParserOptions::default() };
+    let mut parser = parser_for(format, &options);
     let (mut chunks, mut output, mut first) = (Vec::new(), ParseOutput::default(), 0);
     for (offset, lines) in records.iter().enumerate() {
         let offset = offset as i64;
@@ -209,7 +228,10 @@ fn read_in_kafka_chunks(records: &[Vec<String>], chunk_events: usize) -> Vec<(i6
             Some(SourcePosition::Kafka { offset: kept, .. })
                 if kept > first
                     && kept <= offset
-                    && output.events.last().and_then(|event| event.source_offset) < Some(kept) =>
+                    && output.events.last().and_then(|event| event.source_offset) < Some(kept)
+                    && output.rejected.last().is_none_or(|rejected| {
+                        matches!(rejected.position, SourcePosition::Kafka { offset: at, .. } if at < kept)
+                    }) =>
             {
                 kept
             }
@@ -231,30 +253,34 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// pgAudit statements on several relations, from interleaved sessions, in Kafka records of
-    /// one or several lines, read in chunks of any size: every relation line is in exactly one
-    /// event, and that event is in the chunk whose offsets hold the line's record (a restart
-    /// from any cut reads again exactly what the stored chunks do not hold). When sessions do
-    /// not interleave and a record is a line, the events are those of reading the whole input
-    /// at once: no statement is split by a cut.
+    /// one or several lines, with lines that are rejected here and there, in each PostgreSQL
+    /// carrier, read in chunks of any size. Every rejected line is in exactly one chunk, and
+    /// every relation line in exactly one event; that chunk, and the event's, is the one whose
+    /// offsets hold the line's record (a restart from any cut reads again exactly what the
+    /// stored chunks do not hold). When sessions do not interleave, a record is a line and no
+    /// line is rejected, the events are those of reading the whole input at once: no
+    /// statement is split by a cut.
     #[test]
     fn chunk_cuts_lose_repeat_and_split_nothing(
-        steps in prop::collection::vec((0u8..3, any::<bool>(), 1usize..4), 1..60),
+        steps in prop::collection::vec((0u8..3, any::<bool>(), 1usize..4, prop::bool::weighted(0.1)), 1..60),
         chunk_events in 2usize..7,
         interleave in any::<bool>(),
         several_lines_a_record in any::<bool>(),
+        format in prop::sample::select(vec![LogFormat::PgauditJsonlog, LogFormat::PgauditCsvlog, LogFormat::PgauditStderr]),
     ) {
         // Each step is a session, whether it starts a new statement or adds a relation to its
         // current one, and (when records carry several lines) how many lines its record holds.
         // Without interleaving, all of a session's steps come together.
         let mut steps = steps;
         if !interleave {
-            steps.sort_by_key(|(session, _, _)| *session);
+            steps.sort_by_key(|(session, _, _, _)| *session);
         }
         let mut current: [(u32, usize); 3] = [(0, 0); 3];
         let mut records: Vec<Vec<String>> = Vec::new();
         let mut room = 0;
         let mut line_of = std::collections::HashMap::new();
-        for (session, new_statement, record_lines) in steps {
+        let garbage_lines = steps.iter().filter(|step| step.3).count();
+        for (session, new_statement, record_lines, garbage) in steps {
             let (statement, relations) = &mut current[usize::from(session)];
             if new_statement || *statement == 0 {
                 (*statement, *relations) = (*statement + 1, 0);
@@ -265,16 +291,25 @@ proptest! {
             }
             room -= 1;
             line_of.insert((session, *statement, *relations), records.len() as i64 - 1);
-            records.last_mut().unwrap().push(relation_line(session, *statement, *relations));
+            records.last_mut().unwrap().push(relation_line(format, session, *statement, *relations));
             *relations += 1;
+            if garbage {
+                // A line that is rejected, after this step's line in the same record.
+                records.last_mut().unwrap().push(if format == LogFormat::PgauditJsonlog { "{x".to_owned() } else { "x".to_owned() });
+            }
         }
-        let whole = read_in_kafka_chunks(&records, usize::MAX);
-        let chunks = read_in_kafka_chunks(&records, chunk_events);
+        let whole = read_in_kafka_chunks(format, &records, usize::MAX);
+        let chunks = read_in_kafka_chunks(format, &records, chunk_events);
         let mut seen = Vec::new();
+        let mut rejected = 0;
         for (first, last, output) in &chunks {
-            prop_assert!(output.rejected.is_empty());
+            for record in &output.rejected {
+                let SourcePosition::Kafka { offset, .. } = record.position else { panic!("{:?}", record.position) };
+                prop_assert!((*first..=*last).contains(&offset), "rejected record {} in the chunk {}..={}", offset, first, last);
+                rejected += 1;
+            }
             for event in &output.events {
-                let session: u8 = event.session_id.as_deref().unwrap()[1..].parse().unwrap();
+                let session: u8 = event.session_id.as_deref().unwrap()[1..2].parse().unwrap();
                 let statement = u32::try_from(event.statement_id.unwrap()).unwrap();
                 for object in &event.objects {
                     let relation: usize = object.as_str()["public.t".len()..].parse().unwrap();
@@ -288,7 +323,8 @@ proptest! {
         expected.sort_unstable();
         seen.sort_unstable();
         prop_assert_eq!(seen, expected);
-        if !interleave && !several_lines_a_record {
+        prop_assert_eq!(rejected, garbage_lines);
+        if !interleave && !several_lines_a_record && garbage_lines == 0 {
             let events = |chunks: &[(i64, i64, ParseOutput)]| -> Vec<rolewatch_event::AuditEvent> {
                 chunks.iter().flat_map(|(_, _, output)| output.events.clone()).collect()
             };
