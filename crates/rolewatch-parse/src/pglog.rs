@@ -104,8 +104,8 @@ pub(crate) struct PgLogInterpreter {
     /// the chunk with a line from after the cut.
     touched_before: Option<i64>,
     /// The open statement a cut held back, with its session and the offset of its last line:
-    /// it goes back into the output,
-    /// at its end, before anything else is interpreted or finished.
+    /// it goes back into the output, at its end, before anything else is interpreted or
+    /// finished.
     held: Option<(Text, Box<AuditEvent>, i64)>,
 }
 
