@@ -28,7 +28,7 @@ use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementCl
 
 use crate::classify::classify;
 use crate::objects::{ObjectFinder, SqlDialect};
-use crate::output::{ParseOutput, RejectReason, SkipReason};
+use crate::output::{ParseOutput, RejectReason, SkipReason, position_offset};
 use crate::timestamp::{from_epoch_micros, local_to_utc, parse_naive_prefix};
 use crate::{ParserOptions, RecordParser};
 
@@ -91,6 +91,13 @@ pub(crate) struct MariadbParser {
     records_read: u64,
     /// Tables of statements that come without table records and matter: failed ones, DDL, ROLE.
     objects: ObjectFinder,
+    /// The `QUERY` events in the output that took table records, by index, with the offset of
+    /// their first table record (see [`RecordParser::cut`]).
+    merged: Vec<(usize, i64)>,
+    /// Events a cut took out of the output, read after a table record still waiting for its
+    /// query, each with the offset of its first record: they go back, in order, before
+    /// anything else is parsed or finished.
+    held: Vec<(AuditEvent, i64)>,
 }
 
 /// The eight fields before `object`.
@@ -227,6 +234,8 @@ impl MariadbParser {
             pending: VecDeque::new(),
             records_read: 0,
             objects: ObjectFinder::new(SqlDialect::MySql),
+            merged: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -313,8 +322,9 @@ impl MariadbParser {
         retcode: Option<i64>,
         ts: DateTime<Utc>,
         position: &SourcePosition,
-    ) -> AuditEvent {
+    ) -> (AuditEvent, Option<i64>) {
         let mut event = self.base_event(header, ts, position);
+        let mut first_table = None;
         let classified = classify(statement);
         event.command = classified.command;
         event.class = classified.class;
@@ -325,6 +335,7 @@ impl MariadbParser {
             query.connection_id == header.connection_id && query.query_id == header.query_id
         }) && let Some(query) = self.pending.remove(index)
         {
+            first_table = query.tables.iter().filter_map(|(_, table_event)| table_event.source_offset).min();
             for (operation, table_event) in query.tables {
                 if operation.changes_schema() && event.class != StatementClass::Role {
                     event.class = StatementClass::Ddl;
@@ -346,7 +357,7 @@ impl MariadbParser {
                 .map(|name| qualified(header.database, &name))
                 .collect();
         }
-        event
+        (event, first_table)
     }
 
     fn parse_record(
@@ -363,7 +374,10 @@ impl MariadbParser {
             let (statement, after) =
                 quoted_statement(rest).ok_or("the QUERY statement is not single-quoted")?;
             let retcode = retcode(after.strip_prefix(',').unwrap_or(after))?;
-            let event = self.query_record(&header, &statement, retcode, ts, position);
+            let (event, first_table) = self.query_record(&header, &statement, retcode, ts, position);
+            if let Some(first_table) = first_table {
+                self.merged.push((output.events.len(), first_table));
+            }
             output.events.push(event);
             return Ok(());
         }
@@ -425,6 +439,9 @@ impl RecordParser for MariadbParser {
     }
 
     fn parse_line(&mut self, line: &[u8], position: &SourcePosition, output: &mut ParseOutput) {
+        if !self.held.is_empty() {
+            self.restore(output);
+        }
         if output.reject_if_too_large(line, position) {
             return;
         }
@@ -448,7 +465,70 @@ impl RecordParser for MariadbParser {
     }
 
     fn finish(&mut self, output: &mut ParseOutput) {
+        self.restore(output);
         self.flush_pending(output, |_| true);
+        self.merged.clear();
+    }
+
+    /// Table records come before their `QUERY` record, and other connections' records may
+    /// come in between. Finishing at a cut made the table records still waiting events alone
+    /// in this chunk, and their query, in the next, lost its tables. So the cut goes before
+    /// the first waiting table record instead: it keeps waiting, and the events read after it
+    /// go with the next chunk too. That is only done when none of those events took a table
+    /// record from before the cut and no line after it was rejected (those stay in this chunk);
+    /// otherwise everything is finished, as at the end of the input.
+    fn cut(&mut self, output: &mut ParseOutput) -> Option<SourcePosition> {
+        self.restore(output);
+        let first_waiting = self
+            .pending
+            .iter()
+            .filter_map(|query| query.tables.first().and_then(|(_, event)| event.position()))
+            .min_by_key(position_offset);
+        let Some(first_waiting) = first_waiting else {
+            self.finish(output);
+            return None;
+        };
+        let from = position_offset(&first_waiting);
+        let offset_of = |event: &AuditEvent| event.source_offset.unwrap_or(i64::MIN);
+        // Events are in read order, except table records made events alone when their query
+        // did not come in time: older than the events around them, they stay.
+        let split =
+            output.events.iter().position(|event| offset_of(event) >= from).unwrap_or(output.events.len());
+        let takes_earlier_table = self.merged.iter().any(|&(index, first_table)| {
+            index >= split
+                && output.events.get(index).is_some_and(|event| offset_of(event) >= from)
+                && first_table < from
+        });
+        let rejected_after =
+            output.rejected.iter().any(|rejected| position_offset(&rejected.position) >= from);
+        if takes_earlier_table || rejected_after {
+            self.finish(output);
+            return None;
+        }
+        let first_tables: std::collections::HashMap<usize, i64> = self.merged.drain(..).collect();
+        let mut kept_older = Vec::new();
+        for (index, event) in output.events.drain(split..).enumerate() {
+            if offset_of(&event) < from {
+                kept_older.push(event);
+            } else {
+                let first = first_tables.get(&(split + index)).copied().unwrap_or(offset_of(&event));
+                self.held.push((event, first));
+            }
+        }
+        output.events.extend(kept_older);
+        Some(first_waiting)
+    }
+}
+
+impl MariadbParser {
+    /// Puts the events a cut held back at the end of the output, in order.
+    fn restore(&mut self, output: &mut ParseOutput) {
+        for (event, first) in self.held.drain(..) {
+            if event.source_offset.is_some_and(|offset| first < offset) {
+                self.merged.push((output.events.len(), first));
+            }
+            output.events.push(event);
+        }
     }
 }
 
@@ -491,6 +571,44 @@ mod tests {
         assert_eq!((rename.class, rename.command.as_str()), (StatementClass::Ddl, "RENAME"));
         assert_eq!(rename.objects, ["test.t2", "test.t3"]);
         assert_eq!(output.events[2].class, StatementClass::Disconnect);
+    }
+
+    /// A cut while a table record waits for its query (another connection's query came in
+    /// between) goes before that table record: the events read after it go with the next
+    /// chunk, and the query there still takes the table.
+    #[test]
+    fn a_cut_goes_before_a_table_record_still_waiting() {
+        let mut parser = MariadbParser::new(ParserOptions::default(), None);
+        let at = |offset: i64| SourcePosition::Kafka { topic: "db".into(), partition: 0, offset };
+        let line = |connection: u32, query: u32, rest: &str| {
+            format!("20240101 10:00:00,db1,root,10.0.0.9:51234,{connection},{query},{rest}")
+        };
+        let mut output = ParseOutput::default();
+        parser.parse_line(line(9, 1, "QUERY,test,'select 0',0").as_bytes(), &at(0), &mut output);
+        parser.parse_line(line(7, 40, "READ,test,t1,").as_bytes(), &at(1), &mut output);
+        parser.parse_line(line(8, 5, "QUERY,test,'select 1',0").as_bytes(), &at(2), &mut output);
+        assert_eq!(parser.cut(&mut output), Some(at(1)));
+        let statements = |output: &ParseOutput| -> Vec<String> {
+            output.events.iter().map(|event| event.statement.clone().unwrap_or_default()).collect()
+        };
+        assert_eq!(statements(&output), ["select 0"]);
+
+        let mut next = ParseOutput::default();
+        parser.parse_line(line(7, 40, "QUERY,test,'select 2',0").as_bytes(), &at(3), &mut next);
+        parser.finish(&mut next);
+        assert_eq!(statements(&next), ["select 1", "select 2"]);
+        assert_eq!(next.events[1].objects, ["test.t1"]);
+        assert_eq!(next.events[0].source_offset, Some(2));
+
+        // A query after the cut point that took a table record from before it cannot move:
+        // the cut finishes everything, as at the end of the input.
+        let mut output = ParseOutput::default();
+        parser.parse_line(line(7, 41, "READ,test,t2,").as_bytes(), &at(4), &mut output);
+        parser.parse_line(line(9, 2, "QUERY,test,'select 3',0").as_bytes(), &at(5), &mut output);
+        parser.parse_line(line(8, 6, "READ,test,t3,").as_bytes(), &at(6), &mut output);
+        parser.parse_line(line(7, 41, "QUERY,test,'select 4',0").as_bytes(), &at(7), &mut output);
+        assert_eq!(parser.cut(&mut output), None);
+        assert_eq!(statements(&output), ["select 3", "select 4", ""], "t3 alone");
     }
 
     #[test]

@@ -169,6 +169,15 @@ impl RecordParser for RejectingParser {
     fn finish(&mut self, _output: &mut ParseOutput) {}
 }
 
+/// A position's byte offset (files) or Kafka offset (the lines of one Kafka record share it):
+/// positions of one input in read order.
+pub(crate) fn position_offset(position: &SourcePosition) -> i64 {
+    match position {
+        SourcePosition::File { offset, .. } => i64::try_from(*offset).unwrap_or(i64::MAX),
+        SourcePosition::Kafka { offset, .. } => *offset,
+    }
+}
+
 /// Feeds `text` to `parser` line by line, as a file named `file`, and finishes.
 #[cfg(test)]
 pub(crate) fn parse_text(mut parser: impl RecordParser, file: &str, text: &str) -> ParseOutput {

@@ -22,7 +22,7 @@ use rolewatch_event::{AuditEvent, LogFormat, Source, SourcePosition, StatementCl
 use crate::ParserOptions;
 use crate::classify::classify;
 use crate::objects::{ObjectFinder, SqlDialect};
-use crate::output::{ParseOutput, RejectReason, SkipReason};
+use crate::output::{ParseOutput, RejectReason, SkipReason, position_offset};
 use crate::pgaudit::{AUDIT_PREFIX, parse_audit_record};
 use crate::timestamp::PgTimestampCache;
 
@@ -63,14 +63,6 @@ struct LastAudit {
     /// The line's offset (byte offset in a file, or Kafka offset: the lines of one Kafka
     /// record share it).
     offset: i64,
-}
-
-/// A position's byte offset (files) or Kafka offset.
-fn position_offset(position: &SourcePosition) -> i64 {
-    match position {
-        SourcePosition::File { offset, .. } => i64::try_from(*offset).unwrap_or(i64::MAX),
-        SourcePosition::Kafka { offset, .. } => *offset,
-    }
 }
 
 /// The open statements by session id.

@@ -207,10 +207,14 @@ const CUT_PREFIX: &str = "%m [%p] %u@%d %c ";
 /// (`KafkaBuffers::cut_full`: the chunk ends before the position `cut` returns when that is
 /// after the chunk's first record and no event of the chunk is at or after it; otherwise
 /// everything is finished). Returns each chunk's first and last offset with its events.
-fn read_in_kafka_chunks(
+///
+/// With `kafka` false the cuts are those of `LineFeeder::cut_full_chunk` for a file, whose lines
+/// each have their own offset: it checks only that the position is inside the chunk.
+fn read_in_chunks(
     format: LogFormat,
     records: &[Vec<String>],
     chunk_events: usize,
+    kafka: bool,
 ) -> Vec<(i64, i64, ParseOutput)> {
     let options = ParserOptions { log_line_prefix: Some(CUT_PREFIX.to_owned()), ..ParserOptions::default() };
     let mut parser = parser_for(format, &options);
@@ -228,10 +232,11 @@ fn read_in_kafka_chunks(
             Some(SourcePosition::Kafka { offset: kept, .. })
                 if kept > first
                     && kept <= offset
-                    && output.events.last().and_then(|event| event.source_offset) < Some(kept)
-                    && output.rejected.last().is_none_or(|rejected| {
-                        matches!(rejected.position, SourcePosition::Kafka { offset: at, .. } if at < kept)
-                    }) =>
+                    && (!kafka
+                        || output.events.last().and_then(|event| event.source_offset) < Some(kept)
+                            && output.rejected.last().is_none_or(|rejected| {
+                                matches!(rejected.position, SourcePosition::Kafka { offset: at, .. } if at < kept)
+                            })) =>
             {
                 kept
             }
@@ -266,7 +271,11 @@ proptest! {
         chunk_events in 2usize..7,
         interleave in any::<bool>(),
         several_lines_a_record in any::<bool>(),
-        format in prop::sample::select(vec![LogFormat::PgauditJsonlog, LogFormat::PgauditCsvlog, LogFormat::PgauditStderr]),
+        format in prop::sample::select(vec![
+            LogFormat::PgauditJsonlog,
+            LogFormat::PgauditCsvlog,
+            LogFormat::PgauditStderr,
+        ]),
     ) {
         // Each step is a session, whether it starts a new statement or adds a relation to its
         // current one, and (when records carry several lines) how many lines its record holds.
@@ -295,40 +304,167 @@ proptest! {
             *relations += 1;
             if garbage {
                 // A line that is rejected, after this step's line in the same record.
-                records.last_mut().unwrap().push(if format == LogFormat::PgauditJsonlog { "{x".to_owned() } else { "x".to_owned() });
+                let bad = if format == LogFormat::PgauditJsonlog { "{x" } else { "x" };
+                records.last_mut().unwrap().push(bad.to_owned());
             }
         }
-        let whole = read_in_kafka_chunks(format, &records, usize::MAX);
-        let chunks = read_in_kafka_chunks(format, &records, chunk_events);
-        let mut seen = Vec::new();
-        let mut rejected = 0;
-        for (first, last, output) in &chunks {
-            for record in &output.rejected {
-                let SourcePosition::Kafka { offset, .. } = record.position else { panic!("{:?}", record.position) };
-                prop_assert!((*first..=*last).contains(&offset), "rejected record {} in the chunk {}..={}", offset, first, last);
-                rejected += 1;
-            }
-            for event in &output.events {
-                let session: u8 = event.session_id.as_deref().unwrap()[1..2].parse().unwrap();
-                let statement = u32::try_from(event.statement_id.unwrap()).unwrap();
-                for object in &event.objects {
-                    let relation: usize = object.as_str()["public.t".len()..].parse().unwrap();
-                    let line = line_of[&(session, statement, relation)];
-                    prop_assert!((*first..=*last).contains(&line), "record {} in the chunk {}..={}", line, first, last);
-                    seen.push(line);
+        let whole = read_in_chunks(format, &records, usize::MAX, true);
+        // A file's lines each have their own offset: read so only when a record is a line.
+        for kafka in [true, false].into_iter().filter(|kafka| *kafka || !several_lines_a_record) {
+            let chunks = read_in_chunks(format, &records, chunk_events, kafka);
+            let mut seen = Vec::new();
+            let mut rejected = 0;
+            for (first, last, output) in &chunks {
+                for record in &output.rejected {
+                    let SourcePosition::Kafka { offset, .. } = record.position else {
+                        panic!("{:?}", record.position)
+                    };
+                    prop_assert!(
+                        (*first..=*last).contains(&offset),
+                        "rejected record {} in the chunk {}..={}", offset, first, last
+                    );
+                    rejected += 1;
+                }
+                for event in &output.events {
+                    let session: u8 = event.session_id.as_deref().unwrap()[1..2].parse().unwrap();
+                    let statement = u32::try_from(event.statement_id.unwrap()).unwrap();
+                    for object in &event.objects {
+                        let relation: usize = object.as_str()["public.t".len()..].parse().unwrap();
+                        let line = line_of[&(session, statement, relation)];
+                        prop_assert!(
+                            (*first..=*last).contains(&line),
+                            "record {} in the chunk {}..={}", line, first, last
+                        );
+                        seen.push(line);
+                    }
                 }
             }
+            let mut expected: Vec<i64> = line_of.values().copied().collect();
+            expected.sort_unstable();
+            seen.sort_unstable();
+            prop_assert_eq!(seen, expected);
+            prop_assert_eq!(rejected, garbage_lines);
+            if !interleave && !several_lines_a_record && garbage_lines == 0 {
+                let events = |chunks: &[(i64, i64, ParseOutput)]| -> Vec<rolewatch_event::AuditEvent> {
+                    chunks.iter().flat_map(|(_, _, output)| output.events.clone()).collect()
+                };
+                prop_assert!(events(&chunks) == events(&whole));
+            }
         }
-        let mut expected: Vec<i64> = line_of.values().copied().collect();
-        expected.sort_unstable();
-        seen.sort_unstable();
-        prop_assert_eq!(seen, expected);
-        prop_assert_eq!(rejected, garbage_lines);
-        if !interleave && !several_lines_a_record && garbage_lines == 0 {
-            let events = |chunks: &[(i64, i64, ParseOutput)]| -> Vec<rolewatch_event::AuditEvent> {
-                chunks.iter().flat_map(|(_, _, output)| output.events.clone()).collect()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// server_audit table records and their queries, from interleaved connections, in Kafka
+    /// records of one or several lines, with rejected lines here and there, read in chunks of
+    /// any size. Every table record is among the objects of exactly one event, every query is
+    /// exactly one event, and every rejected line is in exactly one chunk; each in the chunk
+    /// whose offsets hold its record (a restart from any cut reads again exactly what the
+    /// stored chunks do not hold). Without interleaving, with a line per record and no
+    /// rejected line, the events are those of reading the whole input at once (in order of
+    /// their records).
+    #[test]
+    fn server_audit_chunk_cuts_lose_repeat_and_split_nothing(
+        steps in prop::collection::vec((0u8..3, any::<bool>(), 1usize..4, prop::bool::weighted(0.1)), 1..60),
+        chunk_events in 2usize..7,
+        interleave in any::<bool>(),
+        several_lines_a_record in any::<bool>(),
+    ) {
+        let mut steps = steps;
+        if !interleave {
+            steps.sort_by_key(|(connection, _, _, _)| *connection);
+        }
+        let mut query_ids = [1u32; 3];
+        let (mut tables, mut queries) = (Vec::new(), Vec::new());
+        let mut records: Vec<Vec<String>> = Vec::new();
+        let mut room = 0;
+        let garbage_lines = steps.iter().filter(|step| step.3).count();
+        for (connection, is_query, record_lines, garbage) in steps {
+            if room == 0 {
+                records.push(Vec::new());
+                room = if several_lines_a_record { record_lines } else { 1 };
+            }
+            room -= 1;
+            let offset = records.len() as i64 - 1;
+            let query_id = &mut query_ids[usize::from(connection)];
+            let line = if is_query {
+                queries.push(offset);
+                let line = format!(
+                    "20240101 10:00:00,db1,root,10.0.0.9:51234,{connection},{query_id},QUERY,test,'select {}',0",
+                    queries.len() - 1
+                );
+                *query_id += 1;
+                line
+            } else {
+                tables.push(offset);
+                format!(
+                    "20240101 10:00:00,db1,root,10.0.0.9:51234,{connection},{query_id},READ,test,t{},",
+                    tables.len() - 1
+                )
             };
-            prop_assert!(events(&chunks) == events(&whole));
+            records.last_mut().unwrap().push(line);
+            if garbage {
+                records.last_mut().unwrap().push("x".to_owned());
+            }
+        }
+        let whole = read_in_chunks(LogFormat::MariadbAudit, &records, usize::MAX, true);
+        // A file's lines each have their own offset: read so only when a record is a line.
+        for kafka in [true, false].into_iter().filter(|kafka| *kafka || !several_lines_a_record) {
+            let chunks = read_in_chunks(LogFormat::MariadbAudit, &records, chunk_events, kafka);
+            let (mut seen_tables, mut seen_queries, mut rejected) = (Vec::new(), Vec::new(), 0);
+            for (first, last, output) in &chunks {
+                let in_chunk = |offset: i64| (*first..=*last).contains(&offset);
+                for record in &output.rejected {
+                    let SourcePosition::Kafka { offset, .. } = record.position else {
+                        panic!("{:?}", record.position)
+                    };
+                    prop_assert!(
+                        in_chunk(offset),
+                        "rejected record {} in the chunk {}..={}", offset, first, last
+                    );
+                    rejected += 1;
+                }
+                for event in &output.events {
+                    for object in &event.objects {
+                        let table: usize = object.as_str()["test.t".len()..].parse().unwrap();
+                        prop_assert!(
+                            in_chunk(tables[table]),
+                            "table record {} in the chunk {}..={}", tables[table], first, last
+                        );
+                        seen_tables.push(table);
+                    }
+                    if let Some(statement) = &event.statement {
+                        let query: usize = statement["select ".len()..].parse().unwrap();
+                        prop_assert!(
+                            in_chunk(queries[query]),
+                            "query record {} in the chunk {}..={}", queries[query], first, last
+                        );
+                        seen_queries.push(query);
+                    }
+                }
+            }
+            seen_tables.sort_unstable();
+            seen_queries.sort_unstable();
+            prop_assert_eq!(seen_tables, (0..tables.len()).collect::<Vec<_>>());
+            prop_assert_eq!(seen_queries, (0..queries.len()).collect::<Vec<_>>());
+            prop_assert_eq!(rejected, garbage_lines);
+            if !interleave && !several_lines_a_record && garbage_lines == 0 {
+                // A table record whose query never came is an event alone when the parser gives
+                // up waiting: at the end of the input, or at a cut it cannot put before it. So
+                // the events are compared in order of their records.
+                let events = |chunks: &[(i64, i64, ParseOutput)]| {
+                    let mut events: Vec<_> = chunks
+                        .iter()
+                        .flat_map(|(_, _, output)| &output.events)
+                        .map(|event| (event.source_offset, event.statement.clone(), format!("{event:?}")))
+                        .collect();
+                    events.sort();
+                    events
+                };
+                prop_assert_eq!(events(&chunks), events(&whole));
+            }
         }
     }
 }
