@@ -202,6 +202,34 @@ fn relation_line(format: LogFormat, session: u8, statement: u32, relation: usize
 /// The `log_line_prefix` of the stderr lines of [`relation_line`].
 const CUT_PREFIX: &str = "%m [%p] %u@%d %c ";
 
+/// Kafka records built from generated steps: each step's line goes into the last record while
+/// that has room, else into a new record of the step's number of lines.
+#[derive(Default)]
+struct Records {
+    records: Vec<Vec<String>>,
+    room: usize,
+}
+
+impl Records {
+    /// Adds `line` as a step's line (a new record holds `lines` lines); returns its offset.
+    fn push(&mut self, line: String, lines: usize) -> i64 {
+        if self.room == 0 {
+            self.records.push(Vec::new());
+            self.room = lines;
+        }
+        self.room -= 1;
+        self.push_after(line);
+        self.records.len() as i64 - 1
+    }
+
+    /// Adds `line` to the last record, beside the step's line and not counted in its room.
+    fn push_after(&mut self, line: String) {
+        if let Some(record) = self.records.last_mut() {
+            record.push(line);
+        }
+    }
+}
+
 /// Reads `records` (the Kafka records at offsets 0, 1, ..., each of one or more lines) as the
 /// daemon does, cutting a chunk each time `chunk_events` events are buffered after a record
 /// (`KafkaBuffers::cut_full`: the chunk ends before the position `cut` returns when that is
@@ -285,8 +313,7 @@ proptest! {
             steps.sort_by_key(|(session, _, _, _)| *session);
         }
         let mut current: [(u32, usize); 3] = [(0, 0); 3];
-        let mut records: Vec<Vec<String>> = Vec::new();
-        let mut room = 0;
+        let mut records = Records::default();
         let mut line_of = std::collections::HashMap::new();
         let garbage_lines = steps.iter().filter(|step| step.3).count();
         for (session, new_statement, record_lines, garbage) in steps {
@@ -294,20 +321,17 @@ proptest! {
             if new_statement || *statement == 0 {
                 (*statement, *relations) = (*statement + 1, 0);
             }
-            if room == 0 {
-                records.push(Vec::new());
-                room = if several_lines_a_record { record_lines } else { 1 };
-            }
-            room -= 1;
-            line_of.insert((session, *statement, *relations), records.len() as i64 - 1);
-            records.last_mut().unwrap().push(relation_line(format, session, *statement, *relations));
+            let lines = if several_lines_a_record { record_lines } else { 1 };
+            let offset = records.push(relation_line(format, session, *statement, *relations), lines);
+            line_of.insert((session, *statement, *relations), offset);
             *relations += 1;
             if garbage {
                 // A line that is rejected, after this step's line in the same record.
                 let bad = if format == LogFormat::PgauditJsonlog { "{x" } else { "x" };
-                records.last_mut().unwrap().push(bad.to_owned());
+                records.push_after(bad.to_owned());
             }
         }
+        let records = records.records;
         let whole = read_in_chunks(format, &records, usize::MAX, true);
         // A file's lines each have their own offset: read so only when a record is a line.
         for kafka in [true, false].into_iter().filter(|kafka| *kafka || !several_lines_a_record) {
@@ -378,37 +402,23 @@ proptest! {
         }
         let mut query_ids = [1u32; 3];
         let (mut tables, mut queries) = (Vec::new(), Vec::new());
-        let mut records: Vec<Vec<String>> = Vec::new();
-        let mut room = 0;
+        let mut records = Records::default();
         let garbage_lines = steps.iter().filter(|step| step.3).count();
         for (connection, is_query, record_lines, garbage) in steps {
-            if room == 0 {
-                records.push(Vec::new());
-                room = if several_lines_a_record { record_lines } else { 1 };
-            }
-            room -= 1;
-            let offset = records.len() as i64 - 1;
+            let lines = if several_lines_a_record { record_lines } else { 1 };
             let query_id = &mut query_ids[usize::from(connection)];
-            let line = if is_query {
-                queries.push(offset);
-                let line = format!(
-                    "20240101 10:00:00,db1,root,10.0.0.9:51234,{connection},{query_id},QUERY,test,'select {}',0",
-                    queries.len() - 1
-                );
+            let prefix = format!("20240101 10:00:00,db1,root,10.0.0.9:51234,{connection},{query_id}");
+            if is_query {
+                queries.push(records.push(format!("{prefix},QUERY,test,'select {}',0", queries.len()), lines));
                 *query_id += 1;
-                line
             } else {
-                tables.push(offset);
-                format!(
-                    "20240101 10:00:00,db1,root,10.0.0.9:51234,{connection},{query_id},READ,test,t{},",
-                    tables.len() - 1
-                )
-            };
-            records.last_mut().unwrap().push(line);
+                tables.push(records.push(format!("{prefix},READ,test,t{},", tables.len()), lines));
+            }
             if garbage {
-                records.last_mut().unwrap().push("x".to_owned());
+                records.push_after("x".to_owned());
             }
         }
+        let records = records.records;
         let whole = read_in_chunks(LogFormat::MariadbAudit, &records, usize::MAX, true);
         // A file's lines each have their own offset: read so only when a record is a line.
         for kafka in [true, false].into_iter().filter(|kafka| *kafka || !several_lines_a_record) {
